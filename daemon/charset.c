@@ -1,0 +1,228 @@
+#include "charset.h"
+
+#include <errno.h>
+#include <iconv.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/types.h>
+
+#include <libetpan/charconv.h>
+
+#include "xmalloc.h"
+
+static const char replacement[] = "\xef\xbf\xbd";	/* U+FFFD */
+
+static const struct {
+	const char	*label;
+	const char	*iconv_name;
+} charset_supersets[] = {
+	{ "gb2312",		"GB18030" },
+	{ "gb_2312-80",		"GB18030" },
+	{ "gbk",		"GB18030" },
+	{ "x-gbk",		"GB18030" },
+	{ "cp936",		"GB18030" },
+	{ "euc-cn",		"GB18030" },
+	{ "euccn",		"GB18030" },
+	{ "euc-kr",		"CP949" },
+	{ "euckr",		"CP949" },
+	{ "ks_c_5601-1987",	"CP949" },
+	{ "ks_c_5601",		"CP949" },
+	{ "big5",		"BIG5-HKSCS" },
+	{ "x-big5",		"BIG5-HKSCS" },
+	{ "shift_jis",		"CP932" },
+	{ "shift-jis",		"CP932" },
+	{ "sjis",		"CP932" },
+	{ "x-sjis",		"CP932" },
+	{ "iso-8859-1",		"WINDOWS-1252" },
+	{ "iso8859-1",		"WINDOWS-1252" },
+	{ "latin1",		"WINDOWS-1252" },
+	{ "us-ascii",		"WINDOWS-1252" },
+	{ "ascii",		"WINDOWS-1252" },
+	{ "utf8",		"UTF-8" },
+	{ "unicode-1-1-utf-7",	"UTF-7" },
+};
+
+const char *
+charset_canonical(const char *label)
+{
+	for (size_t i = 0; i < sizeof(charset_supersets) /
+	    sizeof(charset_supersets[0]); i++)
+		if (strcasecmp(label, charset_supersets[i].label) == 0)
+			return charset_supersets[i].iconv_name;
+	return label;
+}
+
+bool
+charset_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+
+	while (p < end) {
+		unsigned char c = *p;
+		size_t n;
+		uint32_t cp, min;
+
+		if (c < 0x80) {
+			p++;
+			continue;
+		} else if (c >= 0xc2 && c <= 0xdf) {
+			n = 1; cp = c & 0x1f; min = 0x80;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2; cp = c & 0x0f; min = 0x800;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3; cp = c & 0x07; min = 0x10000;
+		} else
+			return false;
+		if ((size_t)(end - p) <= n)
+			return false;
+		for (size_t i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		p += n + 1;
+	}
+	return true;
+}
+
+size_t
+charset_utf8_prefix(const char *s, size_t len, size_t cap)
+{
+	if (len <= cap)
+		return len;
+	while (cap > 0 && ((unsigned char)s[cap] & 0xc0) == 0x80)
+		cap--;
+	return cap;
+}
+
+/*
+ * iconv with every undecodable input byte replaced by U+FFFD.  out has
+ * room for outlen bytes; returns the bytes written, or -1 if the charset
+ * is unknown.  Output stops quietly when out is full.
+ */
+static ssize_t
+charset_iconv(const char *tocode, const char *fromcode, const char *in,
+    size_t inlen, char *out, size_t outlen)
+{
+	iconv_t cd;
+	char *ip = (char *)in, *op = out;
+	size_t il = inlen, ol = outlen;
+
+	cd = iconv_open(tocode, charset_canonical(fromcode));
+	if (cd == (iconv_t)-1)
+		return -1;
+	while (il > 0) {
+		if (iconv(cd, &ip, &il, &op, &ol) != (size_t)-1)
+			break;
+		if (errno == E2BIG || ol < sizeof(replacement) - 1)
+			break;
+		/* EILSEQ or a sequence cut at the end (EINVAL). */
+		memcpy(op, replacement, sizeof(replacement) - 1);
+		op += sizeof(replacement) - 1;
+		ol -= sizeof(replacement) - 1;
+		if (errno == EINVAL)
+			break;
+		ip++;
+		il--;
+	}
+	iconv(cd, NULL, NULL, &op, &ol);
+	iconv_close(cd);
+	return op - out;
+}
+
+/* libetpan's hook: its buffer holds 6 bytes per input byte. */
+static int
+charset_etpan_hook(const char *tocode, const char *fromcode, const char *str,
+    size_t length, char *result, size_t *result_len)
+{
+	ssize_t n;
+
+	n = charset_iconv(tocode, fromcode, str, length, result, *result_len);
+	if (n == -1)
+		return MAIL_CHARCONV_ERROR_UNKNOWN_CHARSET;
+	*result_len = (size_t)n;
+	return MAIL_CHARCONV_NO_ERROR;
+}
+
+static pthread_once_t charset_once = PTHREAD_ONCE_INIT;
+
+static void
+charset_install(void)
+{
+	extended_charconv = charset_etpan_hook;
+}
+
+void
+charset_init(void)
+{
+	pthread_once(&charset_once, charset_install);
+}
+
+/* Valid UTF-8 with invalid sequences replaced (s may hold anything). */
+static size_t
+charset_utf8_repair(const char *s, size_t len, char *out)
+{
+	size_t o = 0, i = 0;
+
+	while (i < len) {
+		size_t n = 1;
+
+		if ((unsigned char)s[i] >= 0x80) {
+			for (n = 2; n <= 4 && i + n <= len; n++)
+				if (charset_utf8_valid(s + i, n))
+					break;
+			if (n > 4 || i + n > len) {
+				memcpy(out + o, replacement, 3);
+				o += 3;
+				i++;
+				continue;
+			}
+		}
+		memcpy(out + o, s + i, n);
+		o += n;
+		i += n;
+	}
+	return o;
+}
+
+char *
+charset_to_utf8(const char *charset, const char *s, size_t len, size_t cap,
+    bool *truncated)
+{
+	char *out, *clean;
+	ssize_t n = -1;
+	size_t o = 0, keep;
+
+	/* 4 bytes out for each byte in covers every decoder and U+FFFD. */
+	out = xmalloc(len * 4 + 4);
+	if (charset && strcasecmp(charset_canonical(charset), "UTF-8") != 0)
+		n = charset_iconv("UTF-8", charset, s, len, out, len * 4 + 4);
+	if (n == -1) {
+		/* Invalid "UTF-8" in mail is nearly always Latin-1. */
+		if (charset_utf8_valid(s, len)) {
+			memcpy(out, s, len);
+			n = (ssize_t)len;
+		} else
+			n = charset_iconv("UTF-8", "WINDOWS-1252", s, len, out,
+			    len * 4 + 4);
+	}
+	if (n < 0)
+		n = 0;
+	/* Drop NULs; then make sure, whatever iconv did, it is UTF-8. */
+	for (ssize_t i = 0; i < n; i++)
+		if (out[i] != '\0')
+			out[o++] = out[i];
+	clean = xmalloc(o * 3 + 1);
+	o = charset_utf8_repair(out, o, clean);
+	free(out);
+	keep = charset_utf8_prefix(clean, o, cap);
+	if (truncated)
+		*truncated = keep < o;
+	clean[keep] = '\0';
+	return clean;
+}

@@ -1,0 +1,236 @@
+#!/usr/bin/python3
+"""SMTP sink for rapport's tests: accepts mail on 127.0.0.1 and records it.
+
+Each accepted message is written, exactly as received (CRLF line ends, dot
+stuffing undone), to DIR/<n>.eml, and then one line is appended to
+DIR/index:
+
+    message-id TAB rcpt[,rcpt...] TAB mail-from TAB <n>.eml TAB auth-login
+
+(the Message-ID with its angle brackets, "-" when absent or not logged in).
+The file is complete (renamed into place) before its index line appears,
+and the line is appended with a single write, so a reader that sees a line
+sees its message.  Nothing is fsynced: this is a test peer, fast enough for
+benchmarks.
+
+Answers can be changed while it runs: DIR/fail is read for every recipient
+and every message.  Each line is
+
+    MATCH CODE TEXT        e.g.  * 451 4.3.0 try again later
+                                 2 554 5.7.1 rejected
+                                 bounce@example.com 550 5.1.1 no such user
+
+where MATCH is "*" (every message), a number N (the next N messages; the
+count is decremented in the file) or a recipient address (refused at RCPT
+TO).  A line that starts with the code means "*".  Remove the file to
+accept everything again.
+
+Runs on Debian's /usr/bin/python3 with python3-aiosmtpd.
+"""
+
+import argparse
+import asyncio
+import hmac
+import os
+import signal
+import ssl
+import sys
+
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+
+class Sink(SMTP):
+    # aiosmtpd answers "500 Line too long" above 1,000 bytes; real servers
+    # and real mail (long HTML lines) go well beyond.
+    line_length_limit = 1 << 20
+
+
+def parse_fail_file(path):
+    """Returns the rules of the fail file as (match, answer) pairs."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return []
+    rules = []
+    for line in lines:
+        words = line.split(None, 1)
+        if not words:
+            continue
+        if words[0].isdigit() and len(words[0]) == 3:
+            rules.append(("*", line.strip()))
+        elif len(words) == 2:
+            rules.append((words[0], words[1].strip()))
+    return rules
+
+
+def write_fail_file(path, rules):
+    if not rules:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        return
+    tmp = "%s.tmp.%d" % (path, os.getpid())
+    with open(tmp, "w", encoding="utf-8") as f:
+        for match, answer in rules:
+            f.write("%s %s\n" % (match, answer))
+    os.rename(tmp, path)
+
+
+def header_value(content, name):
+    """The first NAME header of the message's header block, unfolded."""
+    head = content.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    value = None
+    for line in head.splitlines():
+        if value is not None:
+            if line[:1] in (b" ", b"\t"):
+                value += b" " + line.strip()
+                continue
+            break
+        key, sep, rest = line.partition(b":")
+        if sep and key.strip().lower() == name:
+            value = rest.strip()
+    if value is None:
+        return None
+    return value.decode("utf-8", "replace")
+
+
+class Handler:
+    def __init__(self, folder):
+        self.folder = folder
+        self.fail_path = os.path.join(folder, "fail")
+        self.index = os.open(os.path.join(folder, "index"),
+                             os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        # Continue the numbering when restarted on the same folder.
+        self.n = 0
+        for name in os.listdir(folder):
+            stem = name[:-4]
+            if name.endswith(".eml") and stem.isdigit():
+                self.n = max(self.n, int(stem))
+
+    async def handle_RCPT(self, server, session, envelope, address, options):
+        for match, answer in parse_fail_file(self.fail_path):
+            if "@" in match and match.lower() == address.lower():
+                return answer
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    def planned_failure(self):
+        """The answer the fail file asks for this message, or None."""
+        rules = parse_fail_file(self.fail_path)
+        for i, (match, answer) in enumerate(rules):
+            if match == "*":
+                return answer
+            if match.isdigit() and int(match) > 0:
+                left = int(match) - 1
+                if left:
+                    rules[i] = (str(left), answer)
+                else:
+                    del rules[i]
+                write_fail_file(self.fail_path, rules)
+                return answer
+        return None
+
+    async def handle_DATA(self, server, session, envelope):
+        failure = self.planned_failure()
+        if failure:
+            return failure
+        content = envelope.original_content or b""
+        self.n += 1
+        name = "%d.eml" % self.n
+        tmp = os.path.join(self.folder, ".%s.tmp" % name)
+        with open(tmp, "wb") as f:
+            f.write(content)
+        os.rename(tmp, os.path.join(self.folder, name))
+        login = session.login_data
+        if isinstance(login, bytes):
+            login = login.decode("utf-8", "replace")
+        fields = [header_value(content, b"message-id") or "-",
+                  ",".join(envelope.rcpt_tos),
+                  envelope.mail_from or "-",
+                  name,
+                  login or "-"]
+        line = "\t".join(f.replace("\t", " ") for f in fields) + "\n"
+        os.write(self.index, line.encode("utf-8", "replace"))
+        return "250 2.0.0 OK queued as %d" % self.n
+
+
+def make_authenticator(user, password):
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        ok = (isinstance(auth_data, LoginPassword)
+              and user is not None
+              and hmac.compare_digest(auth_data.login, user.encode())
+              and hmac.compare_digest(auth_data.password, password.encode()))
+        return AuthResult(success=ok, handled=False,
+                          auth_data=auth_data if ok else None)
+    return authenticate
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--dir", required=True,
+                   help="folder for <n>.eml, index and the fail file")
+    p.add_argument("--user", help="the one login AUTH accepts")
+    p.add_argument("--password-file", help="its password (first line)")
+    p.add_argument("--auth-optional", action="store_true",
+                   help="with --user, also accept mail without AUTH")
+    p.add_argument("--cert", help="PEM certificate for STARTTLS/implicit TLS")
+    p.add_argument("--key", help="PEM key of --cert")
+    p.add_argument("--starttls", action="store_true", help="offer STARTTLS")
+    p.add_argument("--require-starttls", action="store_true",
+                   help="refuse everything but EHLO/STARTTLS before TLS")
+    p.add_argument("--implicit-tls", action="store_true",
+                   help="TLS from the first byte (smtps)")
+    a = p.parse_args()
+
+    password = None
+    if a.user:
+        if not a.password_file:
+            p.error("--user needs --password-file")
+        with open(a.password_file, encoding="utf-8") as f:
+            password = f.readline().rstrip("\r\n")
+
+    context = None
+    if a.starttls or a.require_starttls or a.implicit_tls:
+        if not (a.cert and a.key):
+            p.error("TLS needs --cert and --key")
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(a.cert, a.key)
+
+    os.makedirs(a.dir, exist_ok=True)
+    handler = Handler(a.dir)
+
+    def factory():
+        return Sink(handler,
+                    hostname="localhost",
+                    ident="rapport test SMTP sink",
+                    data_size_limit=64 << 20,
+                    enable_SMTPUTF8=True,
+                    decode_data=False,
+                    tls_context=None if a.implicit_tls else context,
+                    require_starttls=a.require_starttls,
+                    authenticator=make_authenticator(a.user, password),
+                    auth_required=bool(a.user) and not a.auth_optional,
+                    auth_require_tls=a.require_starttls)
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    server = loop.run_until_complete(loop.create_server(
+        factory, host=a.host, port=a.port,
+        ssl=context if a.implicit_tls else None, reuse_address=True))
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print("smtp-sink: listening on %s:%d, recording into %s"
+          % (a.host, a.port, a.dir), file=sys.stderr, flush=True)
+    loop.run_until_complete(stop.wait())
+    server.close()
+    loop.run_until_complete(server.wait_closed())
+    loop.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,530 @@
+/*
+ * Header and first-text parsing on fixture messages (tests/unit/mail),
+ * and a deterministic mutation loop over them: truncation at every offset
+ * and random byte changes must never crash (run under ASan) and must
+ * always yield bounded, valid UTF-8.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "charset.h"
+#include "message.h"
+#include "tap.h"
+#include "xmalloc.h"
+
+static char *
+slurp(const char *name, size_t *len)
+{
+	char path[512];
+	FILE *f;
+	char *buf;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/%s", MAIL_FIXTURES, name);
+	if ((f = fopen(path, "rb")) == NULL) {
+		printf("# cannot open %s\n", path);
+		exit(1);
+	}
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	buf = xmalloc((size_t)n + 1);
+	if (fread(buf, 1, (size_t)n, f) != (size_t)n)
+		exit(1);
+	buf[n] = '\0';
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
+}
+
+/* Header block length (up to and including the blank line). */
+static size_t
+header_len(const char *buf, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (buf[i] == '\n' && buf[i + 1] == '\n')
+			return i + 2;
+		if (i + 3 < len && memcmp(buf + i, "\r\n\r\n", 4) == 0)
+			return i + 4;
+	}
+	return len;
+}
+
+static void
+parse_buf(struct message *m, const char *buf, size_t len, bool body)
+{
+	size_t h = header_len(buf, len);
+
+	message_parse(m, buf, h, "test=1");
+	if (body)
+		message_parse_body(m, buf + h, len - h, "test=1");
+}
+
+static void
+parse_file(struct message *m, const char *name)
+{
+	size_t len;
+	char *buf = slurp(name, &len);
+
+	parse_buf(m, buf, len, true);
+	free(buf);
+}
+
+/* ---- invariants checked on every parse ---- */
+
+static bool
+str_ok(const char *s, size_t cap, bool one_line)
+{
+	size_t n;
+
+	if (s == NULL)
+		return true;
+	n = strlen(s);
+	if (n > cap || !charset_utf8_valid(s, n))
+		return false;
+	for (size_t i = 0; one_line && i < n; i++)
+		if ((unsigned char)s[i] < 0x20)
+			return false;
+	return true;
+}
+
+static bool
+list_ok(const struct message_addrlist *l)
+{
+	if (l->n > MESSAGE_ADDRS_MAX)
+		return false;
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].addr == NULL ||
+		    !str_ok(l->v[i].addr, MESSAGE_ADDR_MAX, true) ||
+		    !str_ok(l->v[i].name, MESSAGE_NAME_MAX, true))
+			return false;
+	return true;
+}
+
+static bool
+message_ok(const struct message *m)
+{
+	if (m->message_id == NULL || *m->message_id == '\0' ||
+	    m->subject == NULL || m->content_type == NULL)
+		return false;
+	if (!str_ok(m->message_id, MESSAGE_ID_MAX, true) ||
+	    !str_ok(m->in_reply_to, MESSAGE_ID_MAX, true) ||
+	    !str_ok(m->subject, MESSAGE_SUBJECT_MAX, true) ||
+	    !str_ok(m->auto_submitted, MESSAGE_SHORT_MAX, true) ||
+	    !str_ok(m->precedence, MESSAGE_SHORT_MAX, true) ||
+	    !str_ok(m->list_id, MESSAGE_ID_MAX, true) ||
+	    !str_ok(m->content_type, MESSAGE_SHORT_MAX, true) ||
+	    !str_ok(m->charset, MESSAGE_SHORT_MAX, true) ||
+	    !str_ok(m->excerpt, MESSAGE_EXCERPT_MAX, false) ||
+	    !str_ok(m->delivery_status, MESSAGE_DSN_MAX, false))
+		return false;
+	if (m->nreferences > MESSAGE_REFS_MAX)
+		return false;
+	for (size_t i = 0; i < m->nreferences; i++)
+		if (!str_ok(m->references[i], MESSAGE_ID_MAX, true))
+			return false;
+	return list_ok(&m->from) && list_ok(&m->to) && list_ok(&m->cc) &&
+	    list_ok(&m->reply_to) && list_ok(&m->failed_recipients);
+}
+
+/* ---- fixtures ---- */
+
+static void
+test_plain(void)
+{
+	struct message m;
+
+	parse_file(&m, "plain.eml");
+	ok(message_ok(&m), "plain: invariants");
+	is_str(m.message_id, "abc.123@mail.example.com", "plain: Message-ID");
+	ok(!m.msgid_synthetic, "plain: real Message-ID");
+	is_str(m.in_reply_to, "parent@customer.example",
+	    "plain: In-Reply-To with a trailing comment");
+	is_int(m.nreferences, 2, "plain: folded References");
+	if (m.nreferences == 2) {
+		is_str(m.references[0], "root@customer.example", "plain: ref 0");
+		is_str(m.references[1], "parent@customer.example", "plain: ref 1");
+	}
+	is_int(m.date, 1793668530, "plain: Date +0900 to UTC");
+	ok(!m.date_fallback, "plain: date not a fallback");
+	is_str(m.subject, "Quote for 12 chairs", "plain: subject");
+	is_int(m.from.n, 1, "plain: one From");
+	is_str(m.from.v[0].addr, "kim@example.com", "plain: From lowercased");
+	is_str(m.from.v[0].name, "Kim, Sales", "plain: quoted display name");
+	is_int(m.to.n, 2, "plain: two To");
+	if (m.to.n == 2) {
+		is_str(m.to.v[0].addr, "lee+orders@customer.example",
+		    "plain: +tag kept for the linker");
+		is_str(m.to.v[0].name, "Lee Customer", "plain: To name");
+		is_str(m.to.v[1].addr, "park@customer.example", "plain: bare To");
+		ok(m.to.v[1].name == NULL, "plain: no name is NULL");
+	}
+	is_int(m.cc.n, 1, "plain: Cc");
+	is_str(m.cc.n ? m.cc.v[0].addr : NULL, "choi@other.example", "plain: Cc addr");
+	is_str(m.reply_to.n ? m.reply_to.v[0].addr : NULL,
+	    "sales-team@example.com", "plain: Reply-To");
+	is_str(m.content_type, "text/plain", "plain: content type");
+	is_str(m.charset, "utf-8", "plain: charset lowercased");
+	is_str(m.transfer_encoding, "quoted-printable", "plain: CTE");
+	ok(!m.null_return_path, "plain: Return-Path not null");
+	ok(m.excerpt && strstr(m.excerpt, "Café included"),
+	    "plain: QP excerpt decoded");
+	is_int(m.warnings, 0, "plain: no warnings");
+	message_free(&m);
+}
+
+static void
+test_charsets(void)
+{
+	struct message m;
+
+	parse_file(&m, "korean.eml");
+	ok(message_ok(&m), "korean: invariants");
+	is_str(m.subject, "견적 요청드립니다", "korean: EUC-KR subject");
+	is_str(m.from.n ? m.from.v[0].name : NULL, "홍길동",
+	    "korean: EUC-KR name");
+	is_str(m.to.n ? m.to.v[0].name : NULL, "김영업",
+	    "korean: ks_c_5601-1987 name");
+	is_int(m.date, 1793750400, "korean: date");
+	ok(m.excerpt && strstr(m.excerpt, "안녕하세요, 견적 부탁드립니다."),
+	    "korean: base64 EUC-KR excerpt");
+	message_free(&m);
+
+	parse_file(&m, "chinese.eml");
+	ok(message_ok(&m), "chinese: invariants");
+	is_str(m.subject, "报价单㐀确认",
+	    "chinese: GB2312 label, GB18030-only character decoded");
+	is_str(m.from.n ? m.from.v[0].name : NULL, "王小明", "chinese: GB name");
+	is_str(m.to.n ? m.to.v[0].name : NULL, "陳大文", "chinese: Big5 name");
+	is_int(m.date, 1793867400, "chinese: date +0800");
+	ok(m.excerpt && strstr(m.excerpt, "您好，请确认报价。"),
+	    "chinese: raw GB excerpt");
+	message_free(&m);
+
+	parse_file(&m, "raw8bit.eml");
+	ok(message_ok(&m), "raw 8-bit: invariants");
+	is_str(m.subject, "Café crème", "raw 8-bit: Latin-1 subject decoded");
+	is_str(m.from.n ? m.from.v[0].name : NULL, "José Núñez",
+	    "raw 8-bit: valid UTF-8 name kept");
+	is_int(m.date, 1793970000, "raw 8-bit: date -0500");
+	ok(m.warnings & MESSAGE_WARN_CHARSET, "raw 8-bit: warned");
+	message_free(&m);
+
+	parse_file(&m, "broken_ew.eml");
+	ok(message_ok(&m), "broken encoded words: invariants");
+	is_int(m.from.n, 1, "broken encoded words: From kept");
+	is_int(m.to.n, 1, "broken encoded words: To kept");
+	ok(strstr(m.subject, "caf") != NULL && strstr(m.subject, "latin1"),
+	    "broken encoded words: subject readable: %s", m.subject);
+	message_free(&m);
+}
+
+/* One Subject line through the RFC 2047 decoder. */
+static void
+subject_is(const char *field, const char *want, const char *what)
+{
+	struct message m;
+	char hdr[512];
+
+	snprintf(hdr, sizeof(hdr), "Subject: %s\r\nMessage-ID: <s@x>\r\n\r\n",
+	    field);
+	message_parse(&m, hdr, strlen(hdr), NULL);
+	is_str(m.subject, want, "%s", what);
+	message_free(&m);
+}
+
+static void
+test_huge_field(void)
+{
+	struct message m;
+	size_t n = 200 * 1024;
+	char *hdr = xmalloc(n + 64);
+
+	memcpy(hdr, "Subject: ", 9);
+	memset(hdr + 9, 'x', n);
+	static const char tail[] = "\r\nMessage-ID: <h@x>\r\n\r\n";
+
+	memcpy(hdr + 9 + n, tail, sizeof(tail) - 1);
+	message_parse(&m, hdr, n + 9 + sizeof(tail) - 1, NULL);
+	ok(strlen(m.subject) == MESSAGE_SUBJECT_MAX &&
+	    (m.warnings & MESSAGE_WARN_LONG), "200 KiB subject line cut, kept");
+	is_str(m.message_id, "h@x", "field after a 200 KiB line still read");
+	message_free(&m);
+	free(hdr);
+}
+
+static void
+date_is(const char *field, long long want, const char *what)
+{
+	struct message m;
+	char hdr[256];
+
+	snprintf(hdr, sizeof(hdr), "Date: %s\r\nMessage-ID: <d@x>\r\n\r\n",
+	    field);
+	message_parse(&m, hdr, strlen(hdr), NULL);
+	if (want < 0)
+		ok(m.date_fallback && m.date == 0, "%s", what);
+	else
+		is_int(m.date, want, "%s", what);
+	message_free(&m);
+}
+
+static void
+test_dates(void)
+{
+	date_is("Tue, 3 Nov 2026 10:15:30 +0900", 1793668530, "+0900");
+	date_is("3 Nov 2026 01:15:30 GMT", 1793668530, "no weekday, GMT");
+	date_is("Mon, 2 Nov 2026 20:15:30 EST", 1793668530, "EST (obsolete)");
+	date_is("Tue, 3 Nov 26 01:15:30 +0000", 1793668530, "two-digit year");
+	date_is("Tue,  3 Nov 2026 01:15:30 +0000 (UTC)", 1793668530,
+	    "comment after the zone");
+	date_is("2026-11-03T01:15:30Z", -1, "ISO 8601: fallback");
+	date_is("Tue, 31 Feb 2026 25:00:00 +0000", -1, "hour 25: fallback");
+	date_is("", -1, "empty: fallback");
+}
+
+static void
+test_encoded_words(void)
+{
+	subject_is("=?shift_jis?B?jKmQz4Lggug=?=", "見積もり", "Shift_JIS");
+	subject_is("=?big5?B?s/i7+bPm?=", "報價單", "Big5");
+	subject_is("=?iso-8859-2?Q?=5A=61=BF=F3=B3=E6?=", "Zażółć",
+	    "ISO-8859-2 Q encoding");
+	subject_is("=?ISO-8859-1?Q?caf=E9?= =?ISO-8859-1?Q?_cr=E8me?=",
+	    "café crème", "adjacent words joined, Latin-1");
+	subject_is("=?utf-8?q?line=0D=0Abreak?=", "line  break",
+	    "CR/LF inside a word become spaces");
+	subject_is("=?utf-8?B?7ZWc?= plain", "한 plain", "word then text");
+}
+
+static void
+test_addresses(void)
+{
+	struct message m;
+
+	parse_file(&m, "groups.eml");
+	ok(message_ok(&m), "groups: invariants");
+	is_int(m.to.n, 0, "groups: undisclosed-recipients:; is empty");
+	is_int(m.cc.n, 3, "groups: group flattened, mailbox after it kept");
+	if (m.cc.n == 3) {
+		is_str(m.cc.v[0].addr, "a@x.example", "groups: member 1");
+		is_str(m.cc.v[1].addr, "b@y.example", "groups: member 2");
+		is_str(m.cc.v[1].name, "Bee", "groups: member name");
+		is_str(m.cc.v[2].addr, "solo@z.example", "groups: after group");
+	}
+	ok(!(m.warnings & MESSAGE_WARN_BAD_ADDRESS), "groups: no warning");
+	message_free(&m);
+}
+
+static void
+test_defects(void)
+{
+	struct message m, m2;
+	size_t len;
+	char *buf;
+
+	parse_file(&m, "nodate_nomsgid.eml");
+	ok(message_ok(&m), "no date/id: invariants");
+	ok(m.date_fallback && m.date == 0, "no date: fallback flagged");
+	message_set_date_fallback(&m, 1800000000);
+	is_int(m.date, 1800000000, "no date: INTERNALDATE put in");
+	ok(m.msgid_synthetic, "no Message-ID: synthetic");
+	ok(strncmp(m.message_id, "sha256:", 7) == 0 &&
+	    strlen(m.message_id) == 71, "no Message-ID: sha256 key");
+	ok((m.warnings & (MESSAGE_WARN_DATE | MESSAGE_WARN_NO_MSGID)) ==
+	    (MESSAGE_WARN_DATE | MESSAGE_WARN_NO_MSGID), "no date/id: warned");
+	parse_file(&m2, "nodate_nomsgid.eml");
+	is_str(m2.message_id, m.message_id, "fallback key is stable");
+	message_free(&m2);
+	buf = slurp("nodate_nomsgid.eml", &len);
+	buf[strstr(buf, "no date") - buf] = 'N';
+	parse_buf(&m2, buf, len, false);
+	ok(strcmp(m2.message_id, m.message_id) != 0,
+	    "fallback key changes with the subject");
+	message_free(&m2);
+	free(buf);
+	message_free(&m);
+
+	parse_file(&m, "baddate_dupid.eml");
+	ok(message_ok(&m), "bad date: invariants");
+	ok(m.date_fallback, "bad date: fallback flagged");
+	is_str(m.message_id, "first@example.net", "duplicate Message-ID: first");
+	ok(m.warnings & MESSAGE_WARN_DUP_MSGID, "duplicate Message-ID: warned");
+	message_free(&m);
+
+	parse_file(&m, "longlines.eml");
+	ok(message_ok(&m), "long lines: invariants");
+	is_int(strlen(m.subject), MESSAGE_SUBJECT_MAX, "10,000-char subject cut");
+	is_int(m.to.n, MESSAGE_ADDRS_MAX, "600 recipients capped");
+	ok(m.warnings & MESSAGE_WARN_LONG, "long lines: warned long");
+	ok(m.warnings & MESSAGE_WARN_TOO_MANY, "long lines: warned too many");
+	is_str(m.message_id, "long@long.example", "long lines: later fields kept");
+	message_free(&m);
+
+	parse_file(&m, "nul.eml");
+	ok(message_ok(&m), "NUL: invariants");
+	is_str(m.subject, "beforeafter", "NUL: removed from subject");
+	is_str(m.message_id, "nul@example.org", "NUL: removed from Message-ID");
+	ok(m.warnings & MESSAGE_WARN_NUL, "NUL: warned");
+	message_free(&m);
+
+	parse_file(&m, "broken_mime.eml");
+	ok(message_ok(&m), "broken boundary: invariants");
+	is_str(m.excerpt, "The real text is here.",
+	    "broken boundary: the boundary in use is found");
+	ok(m.warnings & MESSAGE_WARN_MIME, "broken boundary: warned");
+	message_free(&m);
+
+	parse_file(&m, "nested_truncated.eml");
+	ok(message_ok(&m), "nested, cut by the fetch: invariants");
+	is_str(m.excerpt, "안녕하세요 — nested text part.\n",
+	    "nested: base64 text/plain inside multipart/alternative");
+	ok(!(m.warnings & MESSAGE_WARN_MIME), "nested, cut: no MIME warning");
+	message_free(&m);
+
+	parse_file(&m, "html_only.eml");
+	ok(message_ok(&m), "html: invariants");
+	ok(m.excerpt && strstr(m.excerpt, "Hello & welcome") &&
+	    !strstr(m.excerpt, "color") && !strchr(m.excerpt, '<'),
+	    "html: tags and style removed");
+	message_free(&m);
+}
+
+static void
+test_charset_helpers(void)
+{
+	char *s;
+	bool cut;
+
+	s = charset_to_utf8(NULL, "caf\xe9", 4, 100, NULL);
+	is_str(s, "café", "undeclared invalid UTF-8 read as windows-1252");
+	free(s);
+	s = charset_to_utf8("utf-8", "\xff\xfe" "ab", 4, 100, NULL);
+	ok(charset_utf8_valid(s, strlen(s)), "bad UTF-8 never output: %s", s);
+	free(s);
+	s = charset_to_utf8("gb2312", "\x81\x39\xee\x39", 4, 100, NULL);
+	is_str(s, "㐀", "gb2312 label decodes a GB18030 4-byte character");
+	free(s);
+	s = charset_to_utf8("x-no-such-charset", "plain", 5, 100, NULL);
+	is_str(s, "plain", "unknown charset: ASCII kept");
+	free(s);
+	s = charset_to_utf8("utf-8", "ééé", 6, 5, &cut);
+	ok(strcmp(s, "éé") == 0 && cut, "cut on a character boundary");
+	free(s);
+	s = charset_to_utf8("euc-kr", "\xb0", 1, 100, NULL);
+	is_str(s, "\xef\xbf\xbd", "truncated EUC-KR sequence: U+FFFD");
+	free(s);
+}
+
+/* ---- mutation loop ---- */
+
+static const char *const fixtures[] = {
+	"plain.eml", "korean.eml", "chinese.eml", "raw8bit.eml",
+	"groups.eml", "nodate_nomsgid.eml", "baddate_dupid.eml", "nul.eml",
+	"broken_ew.eml", "broken_mime.eml", "html_only.eml",
+	"nested_truncated.eml",
+	"c_dsn_postfix.eml", "c_bounce_exim.eml", "c_unsub_zh.eml",
+	"longlines.eml",
+};
+
+static uint32_t rng = 0x9e3779b9;
+
+static uint32_t
+rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 17;
+	rng ^= rng << 5;
+	return rng;
+}
+
+static int
+mutate_one(const char *buf, size_t len)
+{
+	struct message m;
+	int bad = 0;
+
+	parse_buf(&m, buf, len, true);
+	bad = !message_ok(&m);
+	if (bad) {
+		FILE *f = fopen("test_message_parse.bad.eml", "wb");
+
+		/* Kept for a look: the first input that broke a rule. */
+		if (f) {
+			fwrite(buf, 1, len, f);
+			fclose(f);
+		}
+		printf("# bad parse: id=%s subject=%s excerpt=%s\n",
+		    m.message_id ? m.message_id : "(null)",
+		    m.subject ? m.subject : "(null)",
+		    m.excerpt ? m.excerpt : "(null)");
+	}
+	message_free(&m);
+	return bad;
+}
+
+static void
+test_mutations(void)
+{
+	static const char nasty[] = "\0\r\n:;<>\"=?@,\\\t\x80\xff";
+	size_t nfix = sizeof(fixtures) / sizeof(fixtures[0]);
+	int runs = 0, bad = 0;
+
+	for (size_t f = 0; f < nfix; f++) {
+		size_t len, step;
+		char *buf = slurp(fixtures[f], &len), *copy;
+
+		/* Truncation: every offset of the small ones. */
+		step = len > 4000 ? len / 400 : 1;
+		for (size_t cut = 0; cut <= len; cut += step, runs++) {
+			copy = xmalloc(cut + 1);
+			memcpy(copy, buf, cut);
+			bad += mutate_one(copy, cut);
+			free(copy);
+		}
+		/* Byte changes, 1 to 8 at a time. */
+		for (int i = 0; i < 300 && len > 0; i++, runs++) {
+			int k = 1 + (int)(rnd() % 8);
+
+			copy = xmalloc(len);
+			memcpy(copy, buf, len);
+			while (k--) {
+				uint32_t r = rnd();
+
+				copy[r % len] = (r >> 16) & 1 ?
+				    nasty[(r >> 8) % (sizeof(nasty) - 1)] :
+				    (char)(r >> 24);
+			}
+			bad += mutate_one(copy, len);
+			free(copy);
+		}
+		free(buf);
+	}
+	is_int(bad, 0, "%d mutated messages parsed, all bounded valid UTF-8",
+	    runs);
+}
+
+int
+main(void)
+{
+	test_plain();
+	test_charsets();
+	test_encoded_words();
+	test_dates();
+	test_huge_field();
+	test_addresses();
+	test_defects();
+	test_charset_helpers();
+	/* Thousands of defect warnings: keep them out of the TAP log. */
+	fflush(stderr);
+	int saved = dup(2);
+	if (freopen("test_message_parse.mutations.log", "w", stderr) == NULL)
+		return 1;
+	test_mutations();
+	fflush(stderr);
+	dup2(saved, 2);
+	return tap_done();
+}
