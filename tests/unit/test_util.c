@@ -88,6 +88,19 @@ test_address(void)
 	    "CR/LF refused");
 	ok(address_normalize("a@c.com", true, out, 4) == -1, "too long for out refused");
 	is_str(address_domain("kim@example.com"), "example.com", "domain of an address");
+	ok(address_normalize("Kim@\xec\x98\x88\xec\x8b\x9c.KR", true, out, sizeof(out)) == 0 &&
+	    strncmp(out, "kim@xn--", 8) == 0 && strstr(out, ".kr") != NULL,
+	    "IDN domain in its ASCII form: %s", out);
+	{
+		char ace[128];
+		address_normalize(out, true, ace, sizeof(ace));
+		is_str(ace, out, "an ASCII-form IDN address normalizes to itself");
+	}
+	ok(address_normalize("kim@b\xc3\xbc" "cher.example", true, out, sizeof(out)) == 0,
+	    "Latin IDN domain accepted");
+	is_str(out, "kim@xn--bcher-kva.example", "IDN b\xc3\xbc" "cher -> xn--bcher-kva");
+	ok(address_normalize("kim@\xff\xfe.example", true, out, sizeof(out)) == -1,
+	    "invalid UTF-8 domain refused");
 }
 
 int
