@@ -37,6 +37,7 @@ struct store;
  * Opens (creating if needed) and migrates the database: WAL, foreign keys,
  * busy timeout.  A database from a newer rapport is refused.  On failure
  * returns STORE_ERROR with a message in err.
+ * (The message starts with the path.  A new file is created mode 0600.)
  */
 int store_open(const char *path, struct store **out, char *err, size_t errlen);
 void store_close(struct store *st);
@@ -44,7 +45,12 @@ const char *store_errmsg(struct store *st);
 /* The database's schema version (PRAGMA user_version). */
 int store_version(struct store *st);
 
-/* One transaction at a time per connection (BEGIN IMMEDIATE). */
+/*
+ * One transaction at a time per connection (BEGIN IMMEDIATE).  Each store_*
+ * write is atomic by itself; called between store_begin() and
+ * store_commit() it joins that transaction, and a failing call undoes only
+ * its own work (a savepoint), leaving the batch open for the caller.
+ */
 int store_begin(struct store *st);
 int store_commit(struct store *st);
 int store_rollback(struct store *st);
@@ -114,6 +120,25 @@ int store_customer_dump(struct store *st, int64_t id,
     void (*row)(void *ctx, const char *table, int ncol,
         const char *const *names, const char *const *values),
     void *ctx);
+
+/* ---- sales and referrals (rapportctl sale add, referral add) ---- */
+
+/*
+ * Records that customer_id bought product at time at; source says how we
+ * know ("manual", "import", "mail:<message-id>").  *id (if non-NULL) gets
+ * the sale's id.  STORE_NOTFOUND if there is no such customer.
+ */
+int store_sale_add(struct store *st, int64_t customer_id, const char *product,
+    int64_t at, const char *source, int64_t *id);
+/*
+ * Records that customer referrer brought customer referred; evidence (may
+ * be NULL) is free text, e.g. the Message-ID that said so.  STORE_CONFLICT
+ * if that pair is already recorded, STORE_NOTFOUND if either customer does
+ * not exist, STORE_ERROR if they are the same customer.  The customer's
+ * referred_by field is not touched: it is what an import said.
+ */
+int store_referral_add(struct store *st, int64_t referrer, int64_t referred,
+    int64_t at, const char *source, const char *evidence);
 
 /* ---- suppressions ---- */
 

@@ -1,0 +1,302 @@
+/*
+ * The schema as a list of migrations.  Step N brings a database from
+ * user_version N-1 to N; store_open() runs each missing step in its own
+ * transaction.  A released step is never edited: a change is a new step
+ * appended at the end.
+ *
+ * Conventions: times are Unix seconds UTC (INTEGER); booleans are 0/1
+ * with a CHECK; addresses are stored normalized (address.h); rows that
+ * mean nothing without their customer go with them (ON DELETE CASCADE),
+ * which is what store_customer_forget() relies on.
+ */
+#include "store_int.h"
+
+/* Version 1: the whole first design. */
+static const char store_schema_v1[] =
+"CREATE TABLE customers ("
+"  id             INTEGER PRIMARY KEY,"
+"  name           TEXT NOT NULL CHECK (name <> ''),"
+"  first_name     TEXT,"
+"  company        TEXT,"
+"  lang           TEXT,"
+"  tz             TEXT,"
+"  tier           TEXT CHECK (tier IN ('A', 'B', 'C')),"
+"  birth_year     INTEGER CHECK (birth_year BETWEEN 1 AND 9999),"
+"  birth_month    INTEGER CHECK (birth_month BETWEEN 1 AND 12),"
+"  birth_day      INTEGER CHECK (birth_day BETWEEN 1 AND 31),"
+"  newsletter     INTEGER NOT NULL DEFAULT 0 CHECK (newsletter IN (0, 1)),"
+"  consent_at     INTEGER,"
+"  consent_source TEXT,"
+"  do_not_contact INTEGER NOT NULL DEFAULT 0"
+"                 CHECK (do_not_contact IN (0, 1)),"
+"  referred_by    INTEGER REFERENCES customers(id) ON DELETE SET NULL,"
+"  source         TEXT,"
+"  notes          TEXT,"
+"  created_at     INTEGER NOT NULL,"
+"  updated_at     INTEGER NOT NULL,"
+/* A birthday is a month and a day, or nothing; a year alone means nothing. */
+"  CHECK ((birth_month IS NULL) = (birth_day IS NULL)),"
+"  CHECK (birth_year IS NULL OR birth_month IS NOT NULL)"
+");"
+"CREATE INDEX customers_by_name ON customers(name, id);"
+"CREATE INDEX customers_by_referrer ON customers(referred_by)"
+"  WHERE referred_by IS NOT NULL;"
+"CREATE INDEX customers_by_birthday ON customers(birth_month, birth_day)"
+"  WHERE birth_month IS NOT NULL;"
+
+/* One address belongs to one customer: the identity the linker uses. */
+"CREATE TABLE customer_emails ("
+"  address     TEXT PRIMARY KEY,"
+"  customer_id INTEGER NOT NULL REFERENCES customers(id) ON DELETE CASCADE,"
+"  position    INTEGER NOT NULL CHECK (position >= 0),"	/* 0: primary */
+"  UNIQUE (customer_id, position)"
+") WITHOUT ROWID;"
+
+"CREATE TABLE customer_tags ("
+"  customer_id INTEGER NOT NULL REFERENCES customers(id) ON DELETE CASCADE,"
+"  tag         TEXT NOT NULL CHECK (tag <> ''),"
+"  PRIMARY KEY (customer_id, tag)"
+") WITHOUT ROWID;"
+"CREATE INDEX customer_tags_by_tag ON customer_tags(tag, customer_id);"
+
+/*
+ * A message is stored once however many folders hold it: dedupe_key is
+ * its Message-ID, or the parser's synthetic "sha256:..." key when it has
+ * none (message_id is then NULL).  account/folder/uid say where it was
+ * first seen.
+ */
+"CREATE TABLE messages ("
+"  id            INTEGER PRIMARY KEY,"
+"  account       TEXT NOT NULL,"
+"  folder        TEXT NOT NULL,"
+"  uid           INTEGER,"
+"  uidvalidity   INTEGER,"
+"  message_id    TEXT,"
+"  dedupe_key    TEXT NOT NULL UNIQUE,"
+"  date          INTEGER NOT NULL,"
+"  subject       TEXT,"
+"  from_addr     TEXT,"
+"  in_reply_to   TEXT,"
+"  refs          TEXT,"	/* References ids, space-separated, oldest first */
+"  is_auto_reply INTEGER NOT NULL DEFAULT 0 CHECK (is_auto_reply IN (0, 1)),"
+"  is_bounce     INTEGER NOT NULL DEFAULT 0 CHECK (is_bounce IN (0, 1)),"
+"  is_list       INTEGER NOT NULL DEFAULT 0 CHECK (is_list IN (0, 1)),"
+"  is_unsubscribe INTEGER NOT NULL DEFAULT 0"
+"                CHECK (is_unsubscribe IN (0, 1)),"
+"  outgoing      INTEGER NOT NULL DEFAULT 0 CHECK (outgoing IN (0, 1)),"
+"  snippet       TEXT,"
+"  ingested_at   INTEGER NOT NULL"
+");"
+"CREATE INDEX messages_by_message_id ON messages(message_id)"
+"  WHERE message_id IS NOT NULL;"
+"CREATE INDEX messages_by_in_reply_to ON messages(in_reply_to)"
+"  WHERE in_reply_to IS NOT NULL;"
+"CREATE INDEX messages_by_location ON messages(account, folder, uid);"
+"CREATE INDEX messages_by_date ON messages(date);"
+
+"CREATE TABLE message_participants ("
+"  message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+"  address    TEXT NOT NULL,"
+"  name       TEXT,"
+"  role       TEXT NOT NULL CHECK (role IN"
+"             ('from', 'to', 'cc', 'bcc', 'reply-to', 'sender')),"
+"  PRIMARY KEY (message_id, role, address)"
+") WITHOUT ROWID;"
+"CREATE INDEX message_participants_by_address"
+"  ON message_participants(address, message_id);"
+
+/*
+ * One row per event instance: recurrence_id is the instance's original
+ * start (UTC seconds), 0 for a single event, so the unique key holds
+ * (a NULL would let duplicates in).
+ */
+"CREATE TABLE events ("
+"  id                 INTEGER PRIMARY KEY,"
+"  account            TEXT NOT NULL,"
+"  calendar           TEXT NOT NULL,"	/* the collection's href */
+"  href               TEXT NOT NULL,"	/* the resource's href */
+"  uid                TEXT NOT NULL,"
+"  recurrence_id      INTEGER NOT NULL DEFAULT 0,"
+"  etag               TEXT,"
+"  summary            TEXT,"
+"  location           TEXT,"
+"  start_at           INTEGER NOT NULL,"
+"  end_at             INTEGER,"
+"  all_day            INTEGER NOT NULL DEFAULT 0 CHECK (all_day IN (0, 1)),"
+"  status             TEXT,"	/* TENTATIVE, CONFIRMED, CANCELLED */
+"  cancelled          INTEGER NOT NULL DEFAULT 0 CHECK (cancelled IN (0, 1)),"
+"  organizer          TEXT,"
+"  created_by_rapport INTEGER NOT NULL DEFAULT 0"
+"                     CHECK (created_by_rapport IN (0, 1)),"
+"  ingested_at        INTEGER NOT NULL,"
+"  UNIQUE (account, calendar, uid, recurrence_id)"
+");"
+"CREATE INDEX events_by_href ON events(account, calendar, href);"
+"CREATE INDEX events_by_start ON events(start_at);"
+
+"CREATE TABLE event_attendees ("
+"  event_id INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,"
+"  address  TEXT NOT NULL,"
+"  name     TEXT,"
+"  role     TEXT,"		/* REQ-PARTICIPANT, OPT-PARTICIPANT, CHAIR... */
+"  partstat TEXT,"		/* ACCEPTED, DECLINED, NEEDS-ACTION... */
+"  PRIMARY KEY (event_id, address)"
+") WITHOUT ROWID;"
+"CREATE INDEX event_attendees_by_address ON event_attendees(address, event_id);"
+
+/*
+ * A link says which customer a message or event concerns and by which
+ * rule ('address:from', 'address:to', 'thread', 'domain',
+ * 'name-in-summary', 'manual'...).  The object is a message or an event,
+ * so there is no foreign key to it: triggers below drop the links of a
+ * deleted object.
+ */
+"CREATE TABLE links ("
+"  id          INTEGER PRIMARY KEY,"
+"  customer_id INTEGER NOT NULL REFERENCES customers(id) ON DELETE CASCADE,"
+"  object_kind TEXT NOT NULL CHECK (object_kind IN ('message', 'event')),"
+"  object_id   INTEGER NOT NULL,"
+"  rule        TEXT NOT NULL,"
+"  detail      TEXT,"
+"  created_at  INTEGER NOT NULL,"
+"  UNIQUE (customer_id, object_kind, object_id)"
+");"
+"CREATE INDEX links_by_object ON links(object_kind, object_id);"
+
+/*
+ * Decisions the linker would not take alone (an address or a domain
+ * matching several customers): one row per candidate, until a person
+ * links one (resolved_at set).
+ */
+"CREATE TABLE link_review ("
+"  id          INTEGER PRIMARY KEY,"
+"  object_kind TEXT NOT NULL CHECK (object_kind IN ('message', 'event')),"
+"  object_id   INTEGER NOT NULL,"
+"  customer_id INTEGER NOT NULL REFERENCES customers(id) ON DELETE CASCADE,"
+"  address     TEXT,"
+"  rule        TEXT NOT NULL,"
+"  created_at  INTEGER NOT NULL,"
+"  resolved_at INTEGER,"
+"  UNIQUE (object_kind, object_id, customer_id)"
+");"
+"CREATE INDEX link_review_by_customer ON link_review(customer_id);"
+"CREATE INDEX link_review_open ON link_review(created_at)"
+"  WHERE resolved_at IS NULL;"
+
+"CREATE TRIGGER messages_unlink AFTER DELETE ON messages BEGIN"
+"  DELETE FROM links WHERE object_kind = 'message' AND object_id = OLD.id;"
+"  DELETE FROM link_review"
+"    WHERE object_kind = 'message' AND object_id = OLD.id;"
+"END;"
+"CREATE TRIGGER events_unlink AFTER DELETE ON events BEGIN"
+"  DELETE FROM links WHERE object_kind = 'event' AND object_id = OLD.id;"
+"  DELETE FROM link_review WHERE object_kind = 'event' AND object_id = OLD.id;"
+"END;"
+
+/* amount: as entered ("120.00 EUR"), NULL if unknown; source: "manual",
+ * "import", "mail:<message-id>". */
+"CREATE TABLE sales ("
+"  id          INTEGER PRIMARY KEY,"
+"  customer_id INTEGER NOT NULL REFERENCES customers(id) ON DELETE CASCADE,"
+"  product     TEXT NOT NULL CHECK (product <> ''),"
+"  amount      TEXT,"
+"  at          INTEGER NOT NULL,"
+"  source      TEXT,"
+"  created_at  INTEGER NOT NULL"
+");"
+"CREATE INDEX sales_by_customer ON sales(customer_id, at);"
+"CREATE INDEX sales_by_at ON sales(at);"
+
+"CREATE TABLE referrals ("
+"  id          INTEGER PRIMARY KEY,"
+"  referrer_id INTEGER NOT NULL REFERENCES customers(id) ON DELETE CASCADE,"
+"  referred_id INTEGER NOT NULL REFERENCES customers(id) ON DELETE CASCADE,"
+"  at          INTEGER NOT NULL,"
+"  source      TEXT,"
+"  evidence    TEXT,"
+"  created_at  INTEGER NOT NULL,"
+"  UNIQUE (referrer_id, referred_id),"
+"  CHECK (referrer_id <> referred_id)"
+");"
+"CREATE INDEX referrals_by_referred ON referrals(referred_id);"
+
+/*
+ * The unique key (kind, template, customer, occurrence) is what makes
+ * planning idempotent: planning twice inserts nothing new.  occurrence
+ * names the fact planned for ("sale:12", "birthday:2026", "nl:2026-12").
+ */
+"CREATE TABLE outbox ("
+"  id              INTEGER PRIMARY KEY,"
+"  kind            TEXT NOT NULL,"
+"  template        TEXT NOT NULL,"
+"  customer_id     INTEGER NOT NULL"
+"                  REFERENCES customers(id) ON DELETE CASCADE,"
+"  occurrence      TEXT NOT NULL,"
+"  state           TEXT NOT NULL DEFAULT 'planned' CHECK (state IN"
+"                  ('planned', 'sending', 'sent', 'failed', 'skipped')),"
+"  reason          TEXT,"
+"  due_at          INTEGER NOT NULL,"
+"  attempts        INTEGER NOT NULL DEFAULT 0,"
+"  next_attempt_at INTEGER,"
+"  message_id      TEXT,"	/* the Message-ID we sent (or will resend) */
+"  account         TEXT,"
+"  sent_at         INTEGER,"
+"  created_at      INTEGER NOT NULL,"
+"  UNIQUE (kind, template, customer_id, occurrence)"
+");"
+"CREATE INDEX outbox_due ON outbox(due_at)"
+"  WHERE state IN ('planned', 'sending');"
+"CREATE INDEX outbox_by_customer ON outbox(customer_id, state);"
+
+"CREATE TABLE suppressions ("
+"  address TEXT PRIMARY KEY,"
+"  reason  TEXT NOT NULL,"
+"  at      INTEGER NOT NULL"
+") WITHOUT ROWID;"
+
+/* Sync state (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, sync-token...), written
+ * in the same transaction as the records it covers.  collection: an IMAP
+ * folder or a calendar href, '' for account-wide keys. */
+"CREATE TABLE cursors ("
+"  connector  TEXT NOT NULL,"
+"  account    TEXT NOT NULL,"
+"  collection TEXT NOT NULL DEFAULT '',"
+"  key        TEXT NOT NULL,"
+"  value      TEXT,"
+"  updated_at INTEGER NOT NULL,"
+"  PRIMARY KEY (connector, account, collection, key)"
+") WITHOUT ROWID;"
+
+/* A tentative visit put on the planning calendar; period names the
+ * cadence window it serves ("2026-Q4", "2026-12"). */
+"CREATE TABLE visit_proposals ("
+"  id          INTEGER PRIMARY KEY,"
+"  customer_id INTEGER NOT NULL REFERENCES customers(id) ON DELETE CASCADE,"
+"  period      TEXT NOT NULL,"
+"  uid         TEXT NOT NULL UNIQUE,"
+"  href        TEXT,"
+"  etag        TEXT,"
+"  start_at    INTEGER NOT NULL,"
+"  end_at      INTEGER,"
+"  state       TEXT NOT NULL DEFAULT 'proposed'"
+"              CHECK (state IN ('proposed', 'moved', 'deleted')),"
+"  created_at  INTEGER NOT NULL,"
+"  updated_at  INTEGER NOT NULL,"
+"  UNIQUE (customer_id, period)"
+");"
+"CREATE INDEX visit_proposals_by_start ON visit_proposals(start_at);"
+
+"CREATE TABLE status ("
+"  key   TEXT PRIMARY KEY,"
+"  value TEXT,"
+"  at    INTEGER NOT NULL"
+") WITHOUT ROWID;"
+
+"PRAGMA user_version = 1;";
+
+const struct store_migration store_migrations[] = {
+	{ store_schema_v1 },
+};
+
+const int store_schema_version =
+    (int)(sizeof(store_migrations) / sizeof(store_migrations[0]));
