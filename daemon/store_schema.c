@@ -294,8 +294,49 @@ static const char store_schema_v1[] =
 
 "PRAGMA user_version = 1;";
 
+/*
+ * Version 2: mail ingest (store_message.c).
+ *
+ * A message may sit in several folders at once (INBOX and Sent, or two
+ * accounts) and move between them: message_locations holds every place
+ * it is seen now, while messages.account/folder/uid keep where it was
+ * first seen.  An expunged copy loses its location, never the message:
+ * the timeline keeps it.
+ *
+ * author_id/is_reply record the linker's verdict, so "did customer X
+ * write since T" is one indexed query.  The expression index serves the
+ * company rule (customers with an address at a domain).
+ */
+static const char store_schema_v2[] =
+"CREATE TABLE message_locations ("
+"  account     TEXT NOT NULL,"
+"  folder      TEXT NOT NULL,"
+"  uidvalidity INTEGER NOT NULL,"
+"  uid         INTEGER NOT NULL,"
+"  message_id  INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+"  seen_at     INTEGER NOT NULL,"
+"  PRIMARY KEY (account, folder, uidvalidity, uid)"
+") WITHOUT ROWID;"
+"CREATE INDEX message_locations_by_message"
+"  ON message_locations(message_id);"
+"INSERT INTO message_locations"
+"  SELECT account, folder, uidvalidity, uid, id, ingested_at FROM messages"
+"  WHERE uid IS NOT NULL AND uidvalidity IS NOT NULL;"
+
+"ALTER TABLE messages ADD COLUMN"
+"  author_id INTEGER REFERENCES customers(id) ON DELETE SET NULL;"
+"ALTER TABLE messages ADD COLUMN"
+"  is_reply INTEGER NOT NULL DEFAULT 0 CHECK (is_reply IN (0, 1));"
+"CREATE INDEX messages_by_author ON messages(author_id, date);"
+
+"CREATE INDEX customer_emails_by_domain"
+"  ON customer_emails(substr(address, instr(address, '@') + 1));"
+
+"PRAGMA user_version = 2;";
+
 const struct store_migration store_migrations[] = {
 	{ store_schema_v1 },
+	{ store_schema_v2 },
 };
 
 const int store_schema_version =
