@@ -1,0 +1,1102 @@
+/*
+ * The IMAP session layer on libetpan: see imap_session.h.  libetpan does
+ * the protocol; this file adds what it lacks for us (certificate checks,
+ * EXAMINE with CONDSTORE/QRESYNC parameters, every VANISHED line rather
+ * than the first, a bounded IDLE wait) and turns its error codes into
+ * the few outcomes a connector acts on.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libetpan/libetpan.h>
+
+#include "config.h"
+#include "imap_session.h"
+#include "log.h"
+#include "message.h"
+#include "tls_verify.h"
+#include "xmalloc.h"
+
+#define IMAP_ERR_MAX		512
+#define IMAP_VANISHED_MAX	100000	/* ranges kept from one answer */
+#define IMAP_FOLDER_MAX		1000	/* bytes of a mailbox name */
+
+struct imap_session {
+	mailimap	*imap;
+	char		*account;	/* for log lines: account=... */
+	char		*host;
+	unsigned	 caps;
+	bool		 broken;	/* no LOGOUT: the stream is unusable */
+	uint32_t	 exists;	/* EXISTS last seen in the examined folder */
+	char		 err[IMAP_ERR_MAX];
+};
+
+/* ------------------------------------------------------------ errors */
+
+static void
+session_seterr(struct imap_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+session_seterr(struct imap_session *s, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	n = snprintf(s->err, sizeof s->err, "imap host %s: ", s->host);
+	if (n < 0 || (size_t)n >= sizeof s->err)
+		n = 0;
+	va_start(ap, fmt);
+	vsnprintf(s->err + n, sizeof s->err - n, fmt, ap);
+	va_end(ap);
+	/* Server text may carry control characters: one line, printable. */
+	for (char *p = s->err; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+}
+
+/* A libetpan result: does the connection survive it? */
+static bool
+etpan_fatal(int r)
+{
+	switch (r) {
+	case MAILIMAP_ERROR_STREAM:
+	case MAILIMAP_ERROR_PARSE:
+	case MAILIMAP_ERROR_CONNECTION_REFUSED:
+	case MAILIMAP_ERROR_MEMORY:
+	case MAILIMAP_ERROR_FATAL:
+	case MAILIMAP_ERROR_PROTOCOL:
+	case MAILIMAP_ERROR_DONT_ACCEPT_CONNECTION:
+	case MAILIMAP_ERROR_SSL:
+	case MAILIMAP_ERROR_BAD_STATE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The server's words on the last answer, or what libetpan knows. */
+static const char *
+etpan_reason(const struct imap_session *s, int r)
+{
+	if (!etpan_fatal(r) && s->imap->imap_response != NULL &&
+	    s->imap->imap_response[0] != '\0')
+		return s->imap->imap_response;
+	switch (r) {
+	case MAILIMAP_ERROR_STREAM:
+		return "connection lost or timed out";
+	case MAILIMAP_ERROR_PARSE:
+		return "unparseable answer";
+	case MAILIMAP_ERROR_CONNECTION_REFUSED:
+		return "connection refused";
+	case MAILIMAP_ERROR_FATAL:
+		return "server said BYE";
+	case MAILIMAP_ERROR_DONT_ACCEPT_CONNECTION:
+		return "server refuses connections";
+	case MAILIMAP_ERROR_SSL:
+		return "TLS handshake failed";
+	case MAILIMAP_ERROR_SASL:
+		return "SASL failed (is libsasl2-modules installed?)";
+	case MAILIMAP_ERROR_MEMORY:
+		return "out of memory";
+	default:
+		return "command refused";
+	}
+}
+
+/* Records a failed command and says what the caller should do. */
+static enum imap_status
+session_fail(struct imap_session *s, const char *what, int r)
+{
+	session_seterr(s, "%s: %s", what, etpan_reason(s, r));
+	if (etpan_fatal(r)) {
+		s->broken = true;
+		return IMAP_FAIL;
+	}
+	return IMAP_NO;
+}
+
+const char *
+imap_session_error(const struct imap_session *s)
+{
+	return s->err;
+}
+
+unsigned
+imap_session_caps(const struct imap_session *s)
+{
+	return s->caps;
+}
+
+/* ------------------------------------------------------------ connect */
+
+static bool
+host_is_ip(const char *host)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, host, buf) == 1 ||
+	    inet_pton(AF_INET6, host, buf) == 1;
+}
+
+/* Called by libetpan before the handshake: SNI (never for an address,
+ * RFC 6066). */
+static void
+tls_setup(struct mailstream_ssl_context *ctx, void *data)
+{
+	char *host = data;
+
+	if (!host_is_ip(host))
+		mailstream_ssl_set_server_name(ctx, host);
+}
+
+static int
+session_verify(struct imap_session *s, const struct endpoint *ep)
+{
+	char why[256];
+	carray *chain;
+	enum tls_verify_result r;
+
+	if (!ep->tls_verify) {
+		log_warnx("account=%s host=%s: certificate not verified "
+		    "(tls_verify = false)", s->account, s->host);
+		return 0;
+	}
+	chain = mailstream_get_certificate_chain(s->imap->imap_stream);
+	r = tls_verify_chain(chain, ep->host, ep->ca_file, why, sizeof why);
+	if (chain != NULL)
+		mailstream_certificate_chain_free(chain);
+	if (r == TLS_VERIFY_OK)
+		return 0;
+	session_seterr(s, "certificate refused: %s", why);
+	s->broken = true;
+	return -1;
+}
+
+static int
+session_connect(struct imap_session *s, const struct endpoint *ep)
+{
+	int r;
+
+	if (ep->port <= 0 || ep->port > 65535) {
+		session_seterr(s, "bad port %d", ep->port);
+		return -1;
+	}
+	if (ep->implicit_tls)
+		r = mailimap_ssl_connect_with_callback(s->imap, ep->host,
+		    (uint16_t)ep->port, tls_setup, s->host);
+	else
+		r = mailimap_socket_connect(s->imap, ep->host,
+		    (uint16_t)ep->port);
+	if (r != MAILIMAP_NO_ERROR_AUTHENTICATED &&
+	    r != MAILIMAP_NO_ERROR_NON_AUTHENTICATED) {
+		session_seterr(s, "cannot connect to port %d: %s", ep->port,
+		    etpan_reason(s, r == MAILIMAP_NO_ERROR ?
+		    MAILIMAP_ERROR_STREAM : (etpan_fatal(r) ? r :
+		    MAILIMAP_ERROR_CONNECTION_REFUSED)));
+		s->broken = true;
+		return -1;
+	}
+	if (ep->implicit_tls)
+		return session_verify(s, ep);
+	return 0;
+}
+
+static int
+session_refresh_caps(struct imap_session *s)
+{
+	struct mailimap_capability_data *cap = NULL;
+	int r;
+
+	r = mailimap_capability(s->imap, &cap);
+	if (r != MAILIMAP_NO_ERROR) {
+		session_fail(s, "CAPABILITY", r);
+		return -1;
+	}
+	mailimap_capability_data_free(cap);
+	return 0;
+}
+
+static int
+session_starttls(struct imap_session *s, const struct endpoint *ep)
+{
+	int r;
+
+	if (ep->implicit_tls || ep->tls == TLS_NONE)
+		return 0;
+	if (session_refresh_caps(s) < 0)
+		return -1;
+	if (!mailimap_has_extension(s->imap, "STARTTLS")) {
+		session_seterr(s, "server offers no STARTTLS (tls = none "
+		    "allows plain text)");
+		return -1;
+	}
+	r = mailimap_socket_starttls_with_callback(s->imap, tls_setup,
+	    s->host);
+	if (r != MAILIMAP_NO_ERROR) {
+		session_fail(s, "STARTTLS", r);
+		s->broken = true;
+		return -1;
+	}
+	return session_verify(s, ep);
+}
+
+/* ------------------------------------------------------------ login */
+
+static void
+secret_free(char *secret)
+{
+	if (secret == NULL)
+		return;
+	explicit_bzero(secret, strlen(secret));
+	free(secret);
+}
+
+static enum config_auth
+session_pick_auth(struct imap_session *s, const struct endpoint *ep)
+{
+	if (ep->auth != AUTH_DEFAULT)
+		return ep->auth;
+	if (ep->password == NULL && ep->password_file == NULL)
+		return ep->token_file ? AUTH_XOAUTH2 : AUTH_NONE;
+	/* LOGIN works wherever it is allowed; PLAIN needs the SASL plugin. */
+	return mailimap_has_extension(s->imap, "LOGINDISABLED") ?
+	    AUTH_PLAIN : AUTH_LOGIN;
+}
+
+static int
+session_auth_with(struct imap_session *s, const struct endpoint *ep,
+    enum config_auth auth, const char *secret)
+{
+	const char *user = ep->user ? ep->user : "";
+
+	switch (auth) {
+	case AUTH_LOGIN:
+		if (mailimap_has_extension(s->imap, "LOGINDISABLED")) {
+			session_seterr(s, "server disables LOGIN (try auth = "
+			    "plain)");
+			return -1;
+		}
+		return mailimap_login(s->imap, user, secret);
+	case AUTH_PLAIN:
+		return mailimap_authenticate(s->imap, "PLAIN", s->host, NULL,
+		    NULL, user, user, secret, NULL);
+	case AUTH_XOAUTH2:
+		return mailimap_oauth2_authenticate(s->imap, user, secret);
+	default:
+		return MAILIMAP_NO_ERROR;
+	}
+}
+
+static int
+session_login(struct imap_session *s, const struct endpoint *ep,
+    bool preauth)
+{
+	enum config_auth auth = session_pick_auth(s, ep);
+	char why[256];
+	char *secret;
+	int r;
+
+	if (auth == AUTH_NONE || preauth)
+		return 0;
+	secret = config_secret(ep, why, sizeof why);
+	if (secret == NULL) {
+		session_seterr(s, "no secret: %s", why);
+		return -1;
+	}
+	r = session_auth_with(s, ep, auth, secret);
+	secret_free(secret);
+	if (r < 0)
+		return -1;	/* message already set */
+	if (r != MAILIMAP_NO_ERROR) {
+		session_seterr(s, "login as %s refused: %s",
+		    ep->user ? ep->user : "(none)", etpan_reason(s, r));
+		if (etpan_fatal(r))
+			s->broken = true;
+		return -1;
+	}
+	return 0;
+}
+
+/* After login: what the server offers, and QRESYNC switched on. */
+static int
+session_setup_caps(struct imap_session *s)
+{
+	struct mailimap_capability_data *want, *got = NULL;
+	clist *list;
+	int r;
+
+	if (session_refresh_caps(s) < 0)
+		return -1;
+	s->caps = 0;
+	if (mailimap_has_idle(s->imap))
+		s->caps |= IMAP_CAP_IDLE;
+	if (mailimap_has_condstore(s->imap))
+		s->caps |= IMAP_CAP_CONDSTORE;
+	if (mailimap_has_enable(s->imap))
+		s->caps |= IMAP_CAP_ENABLE;
+	if (!(s->caps & IMAP_CAP_ENABLE) || !mailimap_has_qresync(s->imap))
+		return 0;
+
+	list = clist_new();
+	if (list == NULL || clist_append(list, mailimap_capability_new(
+	    MAILIMAP_CAPABILITY_NAME, NULL, xstrdup("QRESYNC"))) < 0) {
+		session_seterr(s, "out of memory");
+		return -1;
+	}
+	want = mailimap_capability_data_new(list);
+	r = mailimap_enable(s->imap, want, &got);
+	mailimap_capability_data_free(want);
+	if (r != MAILIMAP_NO_ERROR)
+		return session_fail(s, "ENABLE QRESYNC", r) == IMAP_FAIL ?
+		    -1 : 0;
+	for (clistiter *it = clist_begin(got->cap_list); it; it =
+	    clist_next(it)) {
+		struct mailimap_capability *c = clist_content(it);
+
+		if (c->cap_type == MAILIMAP_CAPABILITY_NAME &&
+		    strcasecmp(c->cap_data.cap_name, "QRESYNC") == 0)
+			s->caps |= IMAP_CAP_QRESYNC | IMAP_CAP_CONDSTORE;
+	}
+	mailimap_capability_data_free(got);
+	return 0;
+}
+
+struct imap_session *
+imap_session_open(const struct endpoint *ep, char *err, size_t errlen)
+{
+	struct imap_session *s = xcalloc(1, sizeof *s);
+	bool preauth;
+
+	s->account = xstrdup(ep->name ? ep->name : "-");
+	s->host = xstrdup(ep->host ? ep->host : "");
+	s->imap = mailimap_new(0, NULL);
+	if (s->imap == NULL) {
+		session_seterr(s, "out of memory");
+		goto fail;
+	}
+	mailimap_set_timeout(s->imap, ep->timeout > 0 ? ep->timeout : 60);
+	if (ep->host == NULL || ep->host[0] == '\0') {
+		session_seterr(s, "no host");
+		goto fail;
+	}
+	if (session_connect(s, ep) < 0 || session_starttls(s, ep) < 0)
+		goto fail;
+	if (!ep->implicit_tls && ep->tls == TLS_NONE)
+		log_info("account=%s host=%s: plain text (tls = none)",
+		    s->account, s->host);
+	preauth = s->imap->imap_state == MAILIMAP_STATE_AUTHENTICATED;
+	if (session_refresh_caps(s) < 0 || session_login(s, ep, preauth) < 0 ||
+	    session_setup_caps(s) < 0)
+		goto fail;
+	s->err[0] = '\0';
+	log_trace(TRACE_IMAP, "account=%s host=%s: logged in, caps%s%s%s%s",
+	    s->account, s->host, s->caps & IMAP_CAP_IDLE ? " IDLE" : "",
+	    s->caps & IMAP_CAP_CONDSTORE ? " CONDSTORE" : "",
+	    s->caps & IMAP_CAP_QRESYNC ? " QRESYNC" : "",
+	    s->caps & IMAP_CAP_ENABLE ? " ENABLE" : "");
+	return s;
+fail:
+	snprintf(err, errlen, "%s", s->err);
+	s->broken = true;
+	imap_session_close(s);
+	return NULL;
+}
+
+void
+imap_session_close(struct imap_session *s)
+{
+	if (s == NULL)
+		return;
+	if (s->imap != NULL) {
+		if (!s->broken && s->imap->imap_stream != NULL)
+			(void)mailimap_logout(s->imap);
+		mailimap_free(s->imap);
+	}
+	free(s->account);
+	free(s->host);
+	free(s);
+}
+
+/* ------------------------------------------------------------ EXAMINE */
+
+void
+imap_folder_state_free(struct imap_folder_state *st)
+{
+	free(st->vanished);
+	memset(st, 0, sizeof *st);
+}
+
+/* Appends the ranges of a VANISHED set ("*" cannot occur there). */
+static void
+ranges_add_set(struct imap_uid_range **v, size_t *n, struct mailimap_set *set)
+{
+	if (set == NULL)
+		return;
+	for (clistiter *it = clist_begin(set->set_list); it; it =
+	    clist_next(it)) {
+		struct mailimap_set_item *item = clist_content(it);
+		uint32_t a = item->set_first, b = item->set_last;
+
+		if (*n >= IMAP_VANISHED_MAX)
+			return;
+		if (a == 0 || b == 0)
+			continue;
+		if (a > b) {
+			uint32_t t = a;
+
+			a = b;
+			b = t;
+		}
+		*v = xreallocarray(*v, *n + 1, sizeof **v);
+		(*v)[*n].first = a;
+		(*v)[(*n)++].last = b;
+	}
+}
+
+/* Every VANISHED answer of the last command (libetpan's own helpers keep
+ * only the first one). */
+static void
+collect_vanished(struct imap_session *s, struct imap_uid_range **v,
+    size_t *n)
+{
+	clist *ext = s->imap->imap_response_info ?
+	    s->imap->imap_response_info->rsp_extension_list : NULL;
+
+	for (clistiter *it = ext ? clist_begin(ext) : NULL; it; it =
+	    clist_next(it)) {
+		struct mailimap_extension_data *d = clist_content(it);
+		struct mailimap_qresync_vanished *qv;
+
+		if (d->ext_extension->ext_id != MAILIMAP_EXTENSION_QRESYNC ||
+		    d->ext_type != MAILIMAP_QRESYNC_TYPE_VANISHED)
+			continue;
+		qv = d->ext_data;
+		if (qv != NULL)
+			ranges_add_set(v, n, qv->qr_known_uids);
+	}
+}
+
+static uint64_t
+last_highestmodseq(struct imap_session *s)
+{
+	clist *ext = s->imap->imap_response_info ?
+	    s->imap->imap_response_info->rsp_extension_list : NULL;
+	uint64_t modseq = 0;
+
+	for (clistiter *it = ext ? clist_begin(ext) : NULL; it; it =
+	    clist_next(it)) {
+		struct mailimap_extension_data *d = clist_content(it);
+		struct mailimap_condstore_resptextcode *c;
+
+		if (d->ext_extension->ext_id != MAILIMAP_EXTENSION_CONDSTORE ||
+		    d->ext_type != MAILIMAP_CONDSTORE_TYPE_RESP_TEXT_CODE)
+			continue;
+		c = d->ext_data;
+		if (c->cs_type == MAILIMAP_CONDSTORE_RESPTEXTCODE_HIGHESTMODSEQ)
+			modseq = c->cs_data.cs_modseq_value;
+		else if (c->cs_type == MAILIMAP_CONDSTORE_RESPTEXTCODE_NOMODSEQ)
+			modseq = 0;
+	}
+	return modseq;
+}
+
+/* "name" as an IMAP quoted string; 8-bit names must come encoded as
+ * modified UTF-7 already. */
+static int
+quote_mailbox(struct imap_session *s, const char *folder, char *out,
+    size_t outlen)
+{
+	size_t o = 0;
+
+	if (strlen(folder) > IMAP_FOLDER_MAX || folder[0] == '\0')
+		goto bad;
+	out[o++] = '"';
+	for (const char *p = folder; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c < 0x20 || c >= 0x7f)
+			goto bad;
+		if (o + 3 >= outlen)
+			goto bad;
+		if (c == '"' || c == '\\')
+			out[o++] = '\\';
+		out[o++] = (char)c;
+	}
+	out[o++] = '"';
+	out[o] = '\0';
+	return 0;
+bad:
+	session_seterr(s, "EXAMINE: unusable folder name (empty, too long, "
+	    "or not 7-bit)");
+	return -1;
+}
+
+/*
+ * EXAMINE with a select-param.  libetpan 1.9.4 has mailimap_examine() and
+ * mailimap_examine_condstore(), but QRESYNC only for SELECT, which is
+ * read-write; so the command line is written here and libetpan reads and
+ * parses the answer as it does for its own commands.
+ */
+static int
+send_examine(struct imap_session *s, const char *quoted, const char *param)
+{
+	mailimap *m = s->imap;
+	struct mailimap_response *resp = NULL;
+	char line[IMAP_FOLDER_MAX * 2 + 128];
+	int n, r, state;
+
+	n = snprintf(line, sizeof line, "EXAMINE %s%s%s\r\n", quoted,
+	    param[0] ? " " : "", param);
+	if (n < 0 || (size_t)n >= sizeof line)
+		return MAILIMAP_ERROR_INVAL;
+	r = mailimap_send_current_tag(m);
+	if (r != MAILIMAP_NO_ERROR)
+		return r;
+	if (mailstream_write(m->imap_stream, line, (size_t)n) != n ||
+	    mailstream_flush(m->imap_stream) == -1)
+		return MAILIMAP_ERROR_STREAM;
+	if (mailimap_read_line(m) == NULL)
+		return MAILIMAP_ERROR_STREAM;
+	if (m->imap_selection_info != NULL)
+		mailimap_selection_info_free(m->imap_selection_info);
+	m->imap_selection_info = mailimap_selection_info_new();
+	if (m->imap_selection_info == NULL)
+		return MAILIMAP_ERROR_MEMORY;
+	r = mailimap_parse_response(m, &resp);
+	if (r != MAILIMAP_NO_ERROR)
+		return r;
+	if (resp->rsp_resp_done->rsp_type != MAILIMAP_RESP_DONE_TYPE_TAGGED) {
+		mailimap_response_free(resp);
+		return MAILIMAP_ERROR_FATAL;
+	}
+	state = resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->
+	    rsp_type;
+	mailimap_response_free(resp);
+	if (state != MAILIMAP_RESP_COND_STATE_OK) {
+		m->imap_state = MAILIMAP_STATE_AUTHENTICATED;
+		return MAILIMAP_ERROR_EXAMINE;
+	}
+	m->imap_state = MAILIMAP_STATE_SELECTED;
+	return MAILIMAP_NO_ERROR;
+}
+
+enum imap_status
+imap_session_examine(struct imap_session *s, const char *folder,
+    uint32_t known_uidvalidity, uint64_t known_modseq,
+    struct imap_folder_state *st)
+{
+	char quoted[IMAP_FOLDER_MAX * 2 + 3], param[96] = "", what[64];
+	struct mailimap_selection_info *sel;
+	bool qresync = (s->caps & IMAP_CAP_QRESYNC) && known_uidvalidity &&
+	    known_modseq;
+	int r;
+
+	memset(st, 0, sizeof *st);
+	if (quote_mailbox(s, folder, quoted, sizeof quoted) < 0)
+		return IMAP_NO;
+	if (qresync)
+		snprintf(param, sizeof param, "(QRESYNC (%" PRIu32 " %"
+		    PRIu64 "))", known_uidvalidity, known_modseq);
+	else if (s->caps & IMAP_CAP_CONDSTORE)
+		snprintf(param, sizeof param, "(CONDSTORE)");
+	r = send_examine(s, quoted, param);
+	snprintf(what, sizeof what, "EXAMINE %.40s", folder);
+	if (r != MAILIMAP_NO_ERROR)
+		return session_fail(s, what, r);
+
+	sel = s->imap->imap_selection_info;
+	st->uidvalidity = sel->sel_uidvalidity;
+	st->uidnext = sel->sel_uidnext;
+	st->exists = sel->sel_has_exists ? sel->sel_exists : 0;
+	st->highestmodseq = (s->caps & IMAP_CAP_CONDSTORE) ?
+	    last_highestmodseq(s) : 0;
+	if (qresync && st->uidvalidity == known_uidvalidity) {
+		collect_vanished(s, &st->vanished, &st->n_vanished);
+		st->vanished_valid = st->n_vanished < IMAP_VANISHED_MAX;
+	}
+	/* Flag changes reported by QRESYNC do not matter here. */
+	if (s->imap->imap_response_info->rsp_fetch_list != NULL) {
+		mailimap_fetch_list_free(
+		    s->imap->imap_response_info->rsp_fetch_list);
+		s->imap->imap_response_info->rsp_fetch_list = NULL;
+	}
+	s->exists = st->exists;
+	s->err[0] = '\0';
+	log_trace(TRACE_IMAP, "account=%s folder=%s: uidvalidity=%" PRIu32
+	    " uidnext=%" PRIu32 " exists=%" PRIu32 " highestmodseq=%" PRIu64
+	    " vanished=%zu", s->account, folder, st->uidvalidity,
+	    st->uidnext, st->exists, st->highestmodseq, st->n_vanished);
+	return IMAP_OK;
+}
+
+/* ------------------------------------------------------------ FETCH */
+
+static int64_t
+days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int64_t
+date_time_utc(const struct mailimap_date_time *dt)
+{
+	int zone, zmin;
+
+	if (dt == NULL || dt->dt_month < 1 || dt->dt_month > 12 ||
+	    dt->dt_day < 1 || dt->dt_day > 31)
+		return 0;
+	zone = dt->dt_zone < 0 ? -dt->dt_zone : dt->dt_zone;
+	zmin = (zone / 100) * 60 + zone % 100;
+	if (dt->dt_zone < 0)
+		zmin = -zmin;
+	return days_from_civil(dt->dt_year, (unsigned)dt->dt_month,
+	    (unsigned)dt->dt_day) * 86400 + dt->dt_hour * 3600 +
+	    dt->dt_min * 60 + dt->dt_sec - (int64_t)zmin * 60;
+}
+
+/* One FETCH answer turned into what a callback gets. */
+static bool
+fetched_from_att(struct mailimap_msg_att *att, struct imap_fetched *f,
+    size_t cap)
+{
+	memset(f, 0, sizeof *f);
+	for (clistiter *it = clist_begin(att->att_list); it; it =
+	    clist_next(it)) {
+		struct mailimap_msg_att_item *item = clist_content(it);
+
+		if (item->att_type == MAILIMAP_MSG_ATT_ITEM_EXTENSION) {
+			struct mailimap_extension_data *d =
+			    item->att_data.att_extension_data;
+
+			if (d && d->ext_extension->ext_id ==
+			    MAILIMAP_EXTENSION_CONDSTORE && d->ext_type ==
+			    MAILIMAP_CONDSTORE_TYPE_FETCH_DATA) {
+				struct mailimap_condstore_fetch_mod_resp *mr =
+				    d->ext_data;
+
+				f->modseq = mr->cs_modseq_value;
+			}
+			continue;
+		}
+		if (item->att_type != MAILIMAP_MSG_ATT_ITEM_STATIC ||
+		    item->att_data.att_static == NULL)
+			continue;
+		struct mailimap_msg_att_static *st = item->att_data.att_static;
+
+		switch (st->att_type) {
+		case MAILIMAP_MSG_ATT_UID:
+			f->uid = st->att_data.att_uid;
+			break;
+		case MAILIMAP_MSG_ATT_INTERNALDATE:
+			f->internaldate = date_time_utc(
+			    st->att_data.att_internal_date);
+			break;
+		case MAILIMAP_MSG_ATT_BODY_SECTION:
+			if (st->att_data.att_body_section == NULL ||
+			    st->att_data.att_body_section->sec_body_part ==
+			    NULL)
+				break;
+			f->data = st->att_data.att_body_section->sec_body_part;
+			f->len = st->att_data.att_body_section->sec_length;
+			if (f->len > cap)
+				f->len = cap;
+			break;
+		default:
+			break;
+		}
+	}
+	return f->uid != 0;
+}
+
+static int
+cmp_fetched(const void *a, const void *b)
+{
+	const struct imap_fetched *x = a, *y = b;
+
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+/*
+ * Hands the answers for UIDs in [lo, hi] to h->message in UID order.
+ * Unsolicited FETCH answers (flag changes of other messages) and answers
+ * without data, when data is wanted, are skipped.
+ */
+static enum imap_status
+deliver(clist *result, uint32_t lo, uint32_t hi,
+    bool want_data, size_t cap, const struct imap_fetch_handler *h)
+{
+	struct imap_fetched *v;
+	size_t n = 0;
+	enum imap_status st = IMAP_OK;
+
+	if (result == NULL || clist_count(result) == 0 || h->message == NULL)
+		return IMAP_OK;
+	v = xreallocarray(NULL, (size_t)clist_count(result), sizeof *v);
+	for (clistiter *it = clist_begin(result); it; it = clist_next(it)) {
+		if (!fetched_from_att(clist_content(it), &v[n], cap))
+			continue;
+		if (v[n].uid < lo || v[n].uid > hi)
+			continue;
+		if (want_data && v[n].data == NULL)
+			continue;
+		n++;
+	}
+	qsort(v, n, sizeof *v, cmp_fetched);
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0 && v[i].uid == v[i - 1].uid)
+			continue;
+		if (h->message(h->ctx, &v[i]) != 0) {
+			st = IMAP_STOPPED;
+			break;
+		}
+	}
+	free(v);
+	return st;
+}
+
+static struct mailimap_fetch_type *
+fetch_type_headers(bool modseq)
+{
+	struct mailimap_fetch_type *ft;
+	clist *names = clist_new();
+	char *list = xstrdup(MESSAGE_HEADER_FIELDS), *save = NULL;
+
+	for (char *w = strtok_r(list, " ", &save); w; w = strtok_r(NULL, " ",
+	    &save))
+		clist_append(names, xstrdup(w));
+	free(list);
+	ft = mailimap_fetch_type_new_fetch_att_list_empty();
+	mailimap_fetch_type_new_fetch_att_list_add(ft,
+	    mailimap_fetch_att_new_uid());
+	mailimap_fetch_type_new_fetch_att_list_add(ft,
+	    mailimap_fetch_att_new_internaldate());
+	if (modseq)
+		mailimap_fetch_type_new_fetch_att_list_add(ft,
+		    mailimap_fetch_att_new_modseq());
+	mailimap_fetch_type_new_fetch_att_list_add(ft,
+	    mailimap_fetch_att_new_body_peek_section(
+	    mailimap_section_new_header_fields(
+	    mailimap_header_list_new(names))));
+	return ft;
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* UID SEARCH UID from:to, sorted, limited to the range (the server
+ * answers "5:*" with the last message even when its UID is below 5). */
+static enum imap_status
+search_uids(struct imap_session *s, uint32_t from, uint32_t to,
+    uint32_t **out, size_t *nout)
+{
+	struct mailimap_set *set;
+	struct mailimap_search_key *key;
+	clist *res = NULL;
+	uint32_t *v;
+	size_t n = 0;
+	int r;
+
+	*out = NULL;
+	*nout = 0;
+	set = mailimap_set_new_interval(from, to);
+	key = mailimap_search_key_new_uid(set);
+	r = mailimap_uid_search(s->imap, NULL, key, &res);
+	mailimap_search_key_free(key);
+	if (r != MAILIMAP_NO_ERROR)
+		return session_fail(s, "UID SEARCH", r);
+	v = xreallocarray(NULL, (size_t)clist_count(res) + 1, sizeof *v);
+	for (clistiter *it = clist_begin(res); it; it = clist_next(it)) {
+		uint32_t uid = *(uint32_t *)clist_content(it);
+
+		if (uid >= from && (to == 0 || uid <= to))
+			v[n++] = uid;
+	}
+	mailimap_search_result_free(res);
+	qsort(v, n, sizeof *v, cmp_u32);
+	*out = v;
+	*nout = n;
+	return IMAP_OK;
+}
+
+static struct mailimap_set *
+set_from_uids(const uint32_t *v, size_t n)
+{
+	struct mailimap_set *set = mailimap_set_new_empty();
+
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+
+		while (j + 1 < n && v[j + 1] == v[j] + 1)
+			j++;
+		mailimap_set_add_interval(set, v[i], v[j]);
+		i = j + 1;
+	}
+	return set;
+}
+
+static enum imap_status
+fetch_batch(struct imap_session *s, const uint32_t *uids, size_t n,
+    struct mailimap_fetch_type *ft, const struct imap_fetch_handler *h)
+{
+	struct mailimap_set *set = set_from_uids(uids, n);
+	clist *res = NULL;
+	enum imap_status st;
+	int r;
+
+	r = mailimap_uid_fetch(s->imap, set, ft, &res);
+	mailimap_set_free(set);
+	if (r != MAILIMAP_NO_ERROR)
+		return session_fail(s, "UID FETCH headers", r);
+	st = deliver(res, uids[0], uids[n - 1], true, MESSAGE_HEADER_MAX,
+	    h);
+	mailimap_fetch_list_free(res);
+	return st;
+}
+
+enum imap_status
+imap_session_fetch_headers(struct imap_session *s, uint32_t uid_from,
+    uint32_t uid_to, unsigned batch, const struct imap_fetch_handler *h)
+{
+	struct mailimap_fetch_type *ft;
+	uint32_t *uids;
+	size_t n, i;
+	enum imap_status st;
+
+	if (uid_from == 0)
+		uid_from = 1;
+	if (batch == 0)
+		batch = 500;
+	st = search_uids(s, uid_from, uid_to, &uids, &n);
+	if (st != IMAP_OK)
+		return st;
+	ft = fetch_type_headers(s->caps & IMAP_CAP_CONDSTORE);
+	for (i = 0; i < n && st == IMAP_OK; i += batch) {
+		size_t k = n - i < batch ? n - i : batch;
+
+		st = fetch_batch(s, uids + i, k, ft, h);
+		if (st == IMAP_OK && h->batch_end &&
+		    h->batch_end(h->ctx, uids[i + k - 1]) != 0)
+			st = IMAP_STOPPED;
+	}
+	mailimap_fetch_type_free(ft);
+	free(uids);
+	if (st == IMAP_OK)
+		s->err[0] = '\0';
+	return st;
+}
+
+enum imap_status
+imap_session_fetch_excerpt(struct imap_session *s, uint32_t uid,
+    size_t max_bytes, const struct imap_fetch_handler *h)
+{
+	struct mailimap_fetch_type *ft;
+	struct mailimap_set *set;
+	clist *res = NULL;
+	enum imap_status st;
+	int r;
+
+	if (max_bytes == 0 || max_bytes > UINT32_MAX)
+		max_bytes = MESSAGE_HEADER_MAX;
+	ft = mailimap_fetch_type_new_fetch_att_list_empty();
+	mailimap_fetch_type_new_fetch_att_list_add(ft,
+	    mailimap_fetch_att_new_uid());
+	mailimap_fetch_type_new_fetch_att_list_add(ft,
+	    mailimap_fetch_att_new_body_peek_section_partial(
+	    mailimap_section_new_text(), 0, (uint32_t)max_bytes));
+	set = mailimap_set_new_single(uid);
+	r = mailimap_uid_fetch(s->imap, set, ft, &res);
+	mailimap_set_free(set);
+	mailimap_fetch_type_free(ft);
+	if (r != MAILIMAP_NO_ERROR)
+		return session_fail(s, "UID FETCH text", r);
+	st = deliver(res, uid, uid, true, max_bytes, h);
+	mailimap_fetch_list_free(res);
+	if (st == IMAP_OK)
+		s->err[0] = '\0';
+	return st;
+}
+
+enum imap_status
+imap_session_fetch_changed_since(struct imap_session *s, uint64_t modseq,
+    const struct imap_fetch_handler *h, struct imap_uid_range **vanished,
+    size_t *n_vanished)
+{
+	struct mailimap_fetch_type *ft;
+	struct mailimap_set *set;
+	struct mailimap_qresync_vanished *first = NULL;
+	clist *res = NULL;
+	enum imap_status st;
+	int r;
+
+	*vanished = NULL;
+	*n_vanished = 0;
+	if (!(s->caps & IMAP_CAP_CONDSTORE) || modseq == 0) {
+		session_seterr(s, "CHANGEDSINCE needs CONDSTORE and a modseq");
+		return IMAP_NO;
+	}
+	ft = mailimap_fetch_type_new_fetch_att_list_empty();
+	mailimap_fetch_type_new_fetch_att_list_add(ft,
+	    mailimap_fetch_att_new_uid());
+	set = mailimap_set_new_interval(1, 0);
+	if (s->caps & IMAP_CAP_QRESYNC)
+		r = mailimap_uid_fetch_qresync(s->imap, set, ft, modseq, &res,
+		    &first);
+	else
+		r = mailimap_uid_fetch_changedsince(s->imap, set, ft, modseq,
+		    &res);
+	mailimap_set_free(set);
+	mailimap_fetch_type_free(ft);
+	if (r != MAILIMAP_NO_ERROR)
+		return session_fail(s, "UID FETCH CHANGEDSINCE", r);
+	if (first != NULL) {
+		ranges_add_set(vanished, n_vanished, first->qr_known_uids);
+		mailimap_qresync_vanished_free(first);
+	}
+	/* libetpan took the first VANISHED out; the rest are still here. */
+	collect_vanished(s, vanished, n_vanished);
+	st = deliver(res, 1, UINT32_MAX, false, 0, h);
+	if (res != NULL)
+		mailimap_fetch_list_free(res);
+	if (st == IMAP_OK)
+		s->err[0] = '\0';
+	return st;
+}
+
+/* ------------------------------------------------------------ IDLE */
+
+/* Did the last command's untagged answers report a change? */
+static bool
+saw_change(struct imap_session *s)
+{
+	struct mailimap_selection_info *sel = s->imap->imap_selection_info;
+	struct mailimap_response_info *ri = s->imap->imap_response_info;
+	struct imap_uid_range *v = NULL;
+	size_t n = 0;
+	bool changed = false;
+
+	if (sel != NULL && sel->sel_has_exists && sel->sel_exists !=
+	    s->exists) {
+		s->exists = sel->sel_exists;
+		changed = true;
+	}
+	if (ri != NULL && ((ri->rsp_expunged && clist_count(ri->rsp_expunged))
+	    || (ri->rsp_fetch_list && clist_count(ri->rsp_fetch_list))))
+		changed = true;
+	collect_vanished(s, &v, &n);
+	free(v);
+	return changed || n > 0;
+}
+
+static int64_t
+monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for the IDLE stream or wake_fd until the deadline (ms). */
+static int
+idle_wait(struct imap_session *s, int wake_fd, int64_t deadline_ms,
+    int *woken)
+{
+	struct pollfd pfd[2];
+	int64_t now;
+	int rc;
+
+	*woken = 0;
+	/* libetpan may have read past "+ idling" already.  (Plaintext that
+	 * GnuTLS holds beyond libetpan's 8 KiB read is not seen here; IDLE
+	 * lines are far shorter than a TLS record.) */
+	if (s->imap->imap_stream->read_buffer_len > 0)
+		return 1;
+	pfd[0].fd = mailimap_idle_get_fd(s->imap);
+	pfd[0].events = POLLIN;
+	pfd[1].fd = wake_fd;
+	pfd[1].events = POLLIN;
+	for (;;) {
+		now = monotonic_ms();
+		if (now >= deadline_ms)
+			return 0;
+		pfd[0].revents = pfd[1].revents = 0;
+		rc = poll(pfd, wake_fd >= 0 ? 2 : 1, (int)(deadline_ms - now));
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc < 0)
+			return -1;
+		if (rc == 0)
+			return 0;
+		if (wake_fd >= 0 && pfd[1].revents) {
+			*woken = 1;
+			return 0;
+		}
+		return 1;
+	}
+}
+
+enum imap_idle_result
+imap_session_idle(struct imap_session *s, int seconds, int wake_fd)
+{
+	int64_t deadline;
+	int r, ready, woken;
+
+	if (!(s->caps & IMAP_CAP_IDLE)) {
+		session_seterr(s, "server offers no IDLE");
+		return IMAP_IDLE_ERROR;
+	}
+	if (seconds < 0)
+		seconds = 0;
+	if (seconds > 28 * 60)
+		seconds = 28 * 60;
+	deadline = monotonic_ms() + (int64_t)seconds * 1000;
+	for (;;) {
+		r = mailimap_noop(s->imap);
+		if (r != MAILIMAP_NO_ERROR) {
+			session_fail(s, "NOOP", r);
+			return IMAP_IDLE_ERROR;
+		}
+		if (saw_change(s))
+			return IMAP_IDLE_CHANGED;
+		r = mailimap_idle(s->imap);
+		if (r != MAILIMAP_NO_ERROR) {
+			session_fail(s, "IDLE", r);
+			return IMAP_IDLE_ERROR;
+		}
+		log_trace(TRACE_IMAP, "account=%s host=%s: idling",
+		    s->account, s->host);
+		ready = idle_wait(s, wake_fd, deadline, &woken);
+		r = mailimap_idle_done(s->imap);
+		if (r != MAILIMAP_NO_ERROR || ready < 0) {
+			session_fail(s, "IDLE DONE", r != MAILIMAP_NO_ERROR ?
+			    r : MAILIMAP_ERROR_STREAM);
+			return IMAP_IDLE_ERROR;
+		}
+		if (saw_change(s))
+			return IMAP_IDLE_CHANGED;
+		if (woken)
+			return IMAP_IDLE_WOKEN;
+		if (ready == 0)
+			return IMAP_IDLE_TIMEOUT;
+		/* A keep-alive ("* OK Still here"): wait on. */
+	}
+}
