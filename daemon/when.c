@@ -55,15 +55,8 @@ when_outside_quiet(int64_t t, const struct zone *z, int start, int end)
 	m = lt.month;
 	d = lt.day;
 	/* Before midnight in a wrapping range: the quiet hours end tomorrow. */
-	if (start > end && minute >= start) {
-		if (++d > zone_month_days(y, m)) {
-			d = 1;
-			if (++m > 12) {
-				m = 1;
-				y++;
-			}
-		}
-	}
+	if (start > end && minute >= start)
+		zone_date_add(&y, &m, &d, 1);
 	return zone_utc(z, y, m, d, end / 60, end % 60);
 }
 

@@ -80,3 +80,24 @@ zone_month_days(int year, int month)
 		return 29;
 	return days[month - 1];
 }
+
+void
+zone_date_add(int *year, int *month, int *day, int days)
+{
+	for (; days > 0; days--)
+		if (++*day > zone_month_days(*year, *month)) {
+			*day = 1;
+			if (++*month > 12) {
+				*month = 1;
+				++*year;
+			}
+		}
+	for (; days < 0; days++)
+		if (--*day < 1) {
+			if (--*month < 1) {
+				*month = 12;
+				--*year;
+			}
+			*day = zone_month_days(*year, *month);
+		}
+}

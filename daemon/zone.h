@@ -30,6 +30,8 @@ void zone_local(int64_t utc, const struct zone *z, struct local_time *out);
 int64_t zone_utc(const struct zone *z, int year, int month, int day,
     int hour, int minute);
 bool zone_leap_year(int year);
+/* Moves a calendar date by days (either sign). */
+void zone_date_add(int *year, int *month, int *day, int days);
 int zone_month_days(int year, int month);
 
 #endif
