@@ -494,6 +494,7 @@ cmd_customer_add(struct ctl *ctl, int argc, char **argv)
 		rc = ctl_fail(ctl, "%s", store_errmsg(ctl->st));
 		goto out;
 	}
+	ctl_wake(ctl);
 	cust_print_id(ctl, "id", c.id, NULL);
 	rc = CTL_OK;
 out:
@@ -526,6 +527,8 @@ cmd_customer_edit(struct ctl *ctl, int argc, char **argv)
 		rc = ctl_fail(ctl, "%s", store_errmsg(ctl->st));
 		goto out;
 	}
+	if (changed)
+		ctl_wake(ctl);
 	if (ctl->json)
 		cust_print_id(ctl, "id", id, changed ? "updated" : "unchanged");
 	else
@@ -621,6 +624,7 @@ cmd_customer_tag(struct ctl *ctl, int argc, char **argv)
 	}
 	if (store_commit(ctl->st) != STORE_OK)
 		return ctl_fail(ctl, "%s", store_errmsg(ctl->st));
+	ctl_wake(ctl);
 	return tag_print(ctl, id);
 }
 

@@ -795,6 +795,8 @@ cmd_customer_import(struct ctl *ctl, int argc, char **argv)
 	im.progress = isatty(STDERR_FILENO);
 	if ((rc = import_file(&im, fp)) != CTL_OK)
 		goto out;
+	if (!im.dry_run && im.added + im.updated > 0)
+		ctl_wake(ctl);
 	import_report(&im);
 	rc = im.n_errors ? CTL_FAIL : CTL_OK;
 out:

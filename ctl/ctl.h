@@ -51,6 +51,11 @@ int cmd_customer_list(struct ctl *ctl, int argc, char **argv);
 int cmd_customer_show(struct ctl *ctl, int argc, char **argv);
 int cmd_customer_export(struct ctl *ctl, int argc, char **argv);
 int cmd_customer_import(struct ctl *ctl, int argc, char **argv);
+int cmd_timeline(struct ctl *ctl, int argc, char **argv);
+int cmd_sale(struct ctl *ctl, int argc, char **argv);
+int cmd_referral(struct ctl *ctl, int argc, char **argv);
+int cmd_referrals(struct ctl *ctl, int argc, char **argv);
+int cmd_review(struct ctl *ctl, int argc, char **argv);
 
 /* Messages; each returns the status it stands for. */
 int ctl_usage(struct ctl *ctl, const char *fmt, ...)
@@ -71,6 +76,10 @@ int ctl_dispatch(struct ctl *ctl, const char *family, const struct ctl_cmd *cmds
 /* Loads the config and opens the database: CTL_OK or CTL_FAIL. */
 int ctl_open(struct ctl *ctl);
 void ctl_close(struct ctl *ctl);
+
+/* wake.c: after a write, tells a running rapportd (SIGUSR1) to plan now;
+ * silently nothing when none runs.  Needs ctl_open() done. */
+void ctl_wake(struct ctl *ctl);
 
 /* Normalizes addr with the config's folding: 0, or -1 if invalid. */
 int ctl_normalize(struct ctl *ctl, const char *addr, char *out, size_t len);

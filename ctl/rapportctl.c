@@ -19,6 +19,14 @@
 static const struct ctl_cmd rapportctl_cmds[] = {
 	{ "customer", cmd_customer, "COMMAND ...",
 	  "customers: add, import, list, show, edit, tag, forget, export" },
+	{ "timeline", cmd_timeline, "ADDR [--why] [--limit N] [--json]",
+	  "a customer's messages and meetings, with why each is linked" },
+	{ "sale", cmd_sale, "COMMAND ...", "sales: add, list" },
+	{ "referral", cmd_referral, "COMMAND ...", "referrals: add, list" },
+	{ "referrals", cmd_referrals, "[--tree] [--json]",
+	  "who brought whom, and what came of it" },
+	{ "review", cmd_review, "COMMAND ...",
+	  "links the linker left to you: list, link, dismiss" },
 	{ "status", cmd_status, "[--json]",
 	  "what rapportd last reported, and counts" },
 	{ NULL, NULL, NULL, NULL },
@@ -37,7 +45,7 @@ rapportctl_help(void)
 	    "\n"
 	    "Commands:\n", SYSCONFDIR);
 	for (const struct ctl_cmd *c = rapportctl_cmds; c->name; c++)
-		printf("  %-9s %s\n", c->name, c->summary);
+		printf("  %-10s %s\n", c->name, c->summary);
 	printf("\n'rapportctl COMMAND --help' describes each one; "
 	    "man 1 rapportctl has it all.\n"
 	    "Exit status: 0 success, 1 error, 2 usage error.\n");
