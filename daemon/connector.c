@@ -11,8 +11,11 @@
 #include <unistd.h>
 #include <sys/eventfd.h>
 
+#include "caldav.h"
 #include "config.h"
+#include "imap.h"
 #include "log.h"
+#include "sender.h"
 #include "store.h"
 #include "xmalloc.h"
 
@@ -20,6 +23,9 @@
  * The IMAP, CalDAV and SMTP connectors of the next issues are listed here.
  */
 const struct connector_ops *const connector_registry[] = {
+	&imap_connector,
+	&caldav_connector,
+	&sender_ops,
 	NULL,
 };
 
@@ -310,9 +316,17 @@ connector_set_count(const struct connector_set *set)
 void
 connector_set_wake(struct connector_set *set)
 {
+	connector_set_wake_kind(set, NULL);
+}
+
+void
+connector_set_wake_kind(struct connector_set *set, const char *kind)
+{
 	size_t i;
 
 	for (i = 0; set && i < set->n; i++) {
+		if (kind && strcmp(set->c[i]->ctx.ops->kind, kind) != 0)
+			continue;
 		if (set->c[i]->ctx.ops->wake)
 			set->c[i]->ctx.ops->wake(&set->c[i]->ctx);
 		else

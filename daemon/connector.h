@@ -124,6 +124,8 @@ int connector_set_start(const struct connector_ops *const *registry,
 size_t connector_set_count(const struct connector_set *set);
 /* Asks every account to sync now. */
 void connector_set_wake(struct connector_set *set);
+/* Only the accounts of one kind ("smtp": the senders, after planning). */
+void connector_set_wake_kind(struct connector_set *set, const char *kind);
 /*
  * Stops every thread and waits for them together, at most timeout_ms.
  * Frees the set.  Returns the number of threads that did not end in

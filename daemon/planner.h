@@ -12,8 +12,13 @@
 
 struct config;
 struct store;
+struct template_set;
 
-/* One pass at time now.  Returns 0, or -1 after logging why. */
-int planner_run(struct store *st, const struct config *cfg, time_t now);
+/*
+ * One pass at time now over the loaded templates (tmpl may be NULL: no
+ * templates, nothing to plan).  Returns 0, or -1 after logging why.
+ */
+int planner_run(struct store *st, const struct config *cfg,
+    const struct template_set *tmpl, time_t now);
 
 #endif

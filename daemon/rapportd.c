@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <sys/signalfd.h>
 
+#include "caldav.h"
 #include "clock.h"
 #include "config.h"
 #include "connector.h"
@@ -264,7 +265,10 @@ daemon_notify_status(struct daemon *d)
 static void
 daemon_plan(struct daemon *d)
 {
-	planner_run(d->store, &d->conf->cfg, (time_t)clock_now());
+	planner_run(d->store, &d->conf->cfg, d->conf->templates,
+	    (time_t)clock_now());
+	/* What was just planned may be due now: the senders look again. */
+	connector_set_wake_kind(d->connectors, "smtp");
 	daemon_notify_status(d);
 }
 
@@ -453,11 +457,26 @@ daemon_close(struct daemon *d)
 static int
 daemon_once(struct daemon *d)
 {
-	size_t failed;
+	const struct connector_ops *sync[16], *send[16];
+	size_t nsync = 0, nsend = 0, failed;
 
-	failed = connector_run_once(connector_registry, &d->conf->cfg, d->store);
-	if (planner_run(d->store, &d->conf->cfg, (time_t)clock_now()) < 0)
+	/* Sync first, then plan from what came in, then send what is due:
+	 * one pass sees a sale arrive and its follow-up go out if due. */
+	for (const struct connector_ops *const *r = connector_registry; *r; r++) {
+		if (strcmp((*r)->kind, "smtp") == 0) {
+			if (nsend + 1 < sizeof(send) / sizeof(send[0]))
+				send[nsend++] = *r;
+		} else if (nsync + 1 < sizeof(sync) / sizeof(sync[0])) {
+			sync[nsync++] = *r;
+		}
+	}
+	sync[nsync] = NULL;
+	send[nsend] = NULL;
+	failed = connector_run_once(sync, &d->conf->cfg, d->store);
+	if (planner_run(d->store, &d->conf->cfg, d->conf->templates,
+	    (time_t)clock_now()) < 0)
 		failed++;
+	failed += connector_run_once(send, &d->conf->cfg, d->store);
 	log_info("one pass done: %zu failures", failed);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
@@ -512,11 +531,17 @@ main(int argc, char **argv)
 	log_set_trace(o.trace);
 	if (o.check)
 		return check_config(o.config);
+	/* libcurl, libxml2 and libical's zones: before any thread starts. */
+	if (caldav_global_init() < 0) {
+		log_errx("cannot initialize libcurl or libical's time zones");
+		return EXIT_FAILURE;
+	}
 	if (daemon_open(&d, o.config) < 0) {
 		daemon_close(&d);
 		return EXIT_FAILURE;
 	}
 	status = o.once ? daemon_once(&d) : daemon_serve(&d);
 	daemon_close(&d);
+	caldav_global_shutdown();
 	return status;
 }

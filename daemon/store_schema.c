@@ -334,9 +334,30 @@ static const char store_schema_v2[] =
 
 "PRAGMA user_version = 2;";
 
+/*
+ * Version 3: the sender (store_outbox.c).
+ *
+ * ref_kind/ref_id name the fact a row was planned for ("sale" 12,
+ * "referral" 7, "event" 3, "message" 9), so rendering can fill
+ * {{sale.product}} or {{referral.name}}; recipient is the address it
+ * went to; lease_until is when a claim by a sender that died runs out.
+ * Rows are claimed in order of their effective due time.
+ */
+static const char store_schema_v3[] =
+"ALTER TABLE outbox ADD COLUMN ref_kind TEXT;"
+"ALTER TABLE outbox ADD COLUMN ref_id INTEGER;"
+"ALTER TABLE outbox ADD COLUMN recipient TEXT;"
+"ALTER TABLE outbox ADD COLUMN lease_until INTEGER;"
+"CREATE INDEX outbox_claim ON outbox(coalesce(next_attempt_at, due_at), id)"
+"  WHERE state IN ('planned', 'sending');"
+"CREATE INDEX outbox_sent_by_account ON outbox(account, sent_at)"
+"  WHERE state = 'sent';"
+"PRAGMA user_version = 3;";
+
 const struct store_migration store_migrations[] = {
 	{ store_schema_v1 },
 	{ store_schema_v2 },
+	{ store_schema_v3 },
 };
 
 const int store_schema_version =

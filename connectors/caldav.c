@@ -1,0 +1,1049 @@
+/*
+ * The CalDAV connector (caldav.h): discovery, then per calendar either
+ * sync-collection or the getctag/etag/multiget fallback.
+ */
+#include "caldav.h"
+
+#include <curl/curl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "caldav_http.h"
+#include "caldav_link.h"
+#include "caldav_visits.h"
+#include "clock.h"
+#include "config.h"
+#include "dav_xml.h"
+#include "ical_expand.h"
+#include "linker.h"
+#include "log.h"
+#include "store.h"
+#include "store_event.h"
+#include "store_message.h"
+#include "xmalloc.h"
+
+#define SYNC_ROUNDS_MAX	1000	/* 507 continuations per calendar and pass */
+
+static const char PROPFIND_ETAGS[] =
+    "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
+    "<d:propfind xmlns:d=\"DAV:\"><d:prop><d:getetag/></d:prop>"
+    "</d:propfind>\n";
+
+struct caldav_cal {
+	char	*href;		/* as the server names it: the store's key */
+	char	*url;
+	char	*name;		/* display name, else href */
+	char	*color;
+	char	*ctag;		/* from discovery; used once */
+	bool	 sync;		/* sync-collection offered */
+};
+
+struct caldav {
+	struct connector_ctx		*ctx;
+	const struct caldav_account	*acct;
+	const char			*account;
+	struct caldav_http		*http;
+	struct caldav_cal		*cals;
+	size_t				 ncals;
+	struct linker			*lk;
+	struct linker_lookup		 lu;
+	struct caldav_linker		*cl;	/* per pass, made on first use */
+	int64_t				 from, to;
+	const char			*tz;
+};
+
+/* What one calendar's listing asks for. */
+struct listing {
+	char	**fetch;	/* hrefs whose data we need */
+	size_t	  nfetch;
+	char	**gone;		/* hrefs the server no longer has */
+	size_t	  ngone;
+	char	**seen;		/* full listing: every href present */
+	size_t	  nseen;
+	bool	  full;
+};
+
+/* The stored hrefs of a calendar with their etags, sorted by href. */
+struct known {
+	char	**href;
+	char	**etag;
+	size_t	  n;
+	bool	  loaded;
+};
+
+/* ---------------------------------------------------------------- util */
+
+static void
+strv_push(char ***v, size_t *n, const char *s)
+{
+	*v = xreallocarray(*v, *n + 1, sizeof(**v));
+	(*v)[(*n)++] = xstrdup(s);
+}
+
+static void
+strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static int
+str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void
+listing_free(struct listing *l)
+{
+	strv_free(l->fetch, l->nfetch);
+	strv_free(l->gone, l->ngone);
+	strv_free(l->seen, l->nseen);
+	memset(l, 0, sizeof(*l));
+}
+
+static int
+known_add(void *arg, const char *href, const char *etag)
+{
+	struct known *k = arg;
+
+	k->href = xreallocarray(k->href, k->n + 1, sizeof(*k->href));
+	k->etag = xreallocarray(k->etag, k->n + 1, sizeof(*k->etag));
+	k->href[k->n] = xstrdup(href);
+	k->etag[k->n] = xstrdup_or_null(etag);
+	k->n++;
+	return 0;
+}
+
+static void
+known_free(struct known *k)
+{
+	strv_free(k->href, k->n);
+	strv_free(k->etag, k->n);
+	memset(k, 0, sizeof(*k));
+}
+
+static int
+known_load(struct caldav *cd, const struct caldav_cal *cal, struct known *k)
+{
+	if (k->loaded)
+		return 0;
+	k->loaded = true;
+	if (store_event_hrefs_foreach(cd->ctx->store, cd->account, cal->href,
+	    known_add, k) != STORE_OK) {
+		log_warnx("caldav account=%s calendar=%s: %s", cd->account,
+		    cal->name, store_errmsg(cd->ctx->store));
+		return -1;
+	}
+	/* SQLite's ORDER BY href is strcmp order already. */
+	return 0;
+}
+
+static const char *
+known_etag(const struct known *k, const char *href, bool *found)
+{
+	char **hit = k->n == 0 ? NULL :
+	    bsearch(&href, k->href, k->n, sizeof(*k->href), str_cmp);
+
+	*found = hit != NULL;
+	return hit ? k->etag[hit - k->href] : NULL;
+}
+
+static bool
+caldav_abort(void *arg)
+{
+	return connector_stopping(arg);
+}
+
+static void
+caldav_status(struct caldav *cd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+caldav_status(struct caldav *cd, const char *fmt, ...)
+{
+	char key[160], value[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(value, sizeof(value), fmt, ap);
+	va_end(ap);
+	snprintf(key, sizeof(key), "caldav.%s", cd->account);
+	if (store_status_set(cd->ctx->store, key, value, clock_now()) !=
+	    STORE_OK)
+		log_debug("caldav account=%s: status: %s", cd->account,
+		    store_errmsg(cd->ctx->store));
+}
+
+/* ---------------------------------------------------------------- HTTP */
+
+/*
+ * A request whose answer the caller reads in r.  Transport failures are
+ * logged here and mapped to the recovery they call for.
+ */
+static enum connector_result
+caldav_req(struct caldav *cd, const char *method, const char *url,
+    const char *depth, const char *body, struct caldav_reply *r)
+{
+	char err[CURL_ERROR_SIZE + 64];
+	enum caldav_http_err e;
+
+	e = caldav_http_request(cd->http, method, url, depth, body, r, err,
+	    sizeof(err));
+	switch (e) {
+	case CALDAV_HTTP_OK:
+		break;
+	case CALDAV_HTTP_TLS:
+		log_warnx("caldav account=%s: %s %s: certificate refused: %s",
+		    cd->account, method, url, err);
+		return CONNECTOR_FATAL;
+	case CALDAV_HTTP_ABORT:
+		return CONNECTOR_RETRY;
+	default:
+		log_warnx("caldav account=%s: %s %s: %s", cd->account, method,
+		    url, err);
+		return CONNECTOR_RETRY;
+	}
+	if (r->code == 401) {
+		log_warnx("caldav account=%s: %s %s: login refused (HTTP 401)",
+		    cd->account, method, url);
+		return CONNECTOR_FATAL;
+	}
+	return CONNECTOR_OK;
+}
+
+/* Parses a 207 answer; anything else is logged as what failed. */
+static int
+caldav_parse(struct caldav *cd, const struct caldav_reply *r,
+    const char *what, struct dav_multistatus *ms)
+{
+	char err[256];
+
+	memset(ms, 0, sizeof(*ms));
+	if (r->code != 207) {
+		log_warnx("caldav account=%s: %s %s: HTTP %ld", cd->account,
+		    what, r->url, r->code);
+		return -1;
+	}
+	if (dav_xml_parse(strbuf_str(&r->body), r->body.len, ms, err,
+	    sizeof(err)) < 0) {
+		log_warnx("caldav account=%s: %s %s: %s", cd->account, what,
+		    r->url, err);
+		return -1;
+	}
+	if (ms->repaired)
+		log_debug("caldav account=%s: %s %s: malformed XML repaired",
+		    cd->account, what, r->url);
+	return 0;
+}
+
+/* ------------------------------------------------------------ discovery */
+
+/*
+ * PROPFIND Depth 0 for one property carried as an href (principal or
+ * home set); *out gets it resolved to a URL, or stays NULL.
+ */
+static enum connector_result
+caldav_find_href(struct caldav *cd, const char *url, char *(*build)(void),
+    enum dav_prop prop, char **out)
+{
+	struct caldav_reply r;
+	struct dav_multistatus ms;
+	char *body = build();
+	enum connector_result res;
+	const char *href;
+
+	*out = NULL;
+	res = caldav_req(cd, "PROPFIND", url, "0", body, &r);
+	free(body);
+	if (res == CONNECTOR_OK && caldav_parse(cd, &r, "PROPFIND", &ms) == 0) {
+		for (size_t i = 0; i < ms.n && *out == NULL; i++) {
+			if (ms.v[i].prop_status[prop] / 100 != 2)
+				continue;
+			href = prop == DAV_PROP_PRINCIPAL ?
+			    ms.v[i].principal_href : ms.v[i].home_set_href;
+			if (href != NULL)
+				*out = caldav_url_resolve(r.url, href);
+		}
+		dav_multistatus_free(&ms);
+	}
+	caldav_reply_free(&r);
+	return res;
+}
+
+static bool
+url_is_root(const char *url)
+{
+	char *origin = caldav_url_origin(url);
+	const char *path = url + (origin ? strlen(origin) : 0);
+	bool root = path[0] == '\0' || strcmp(path, "/") == 0;
+
+	free(origin);
+	return root;
+}
+
+/* RFC 6764: the well-known URL first when only a host was given. */
+static enum connector_result
+caldav_principal(struct caldav *cd, char **principal)
+{
+	const char *base = cd->acct->ep.url;
+	char *origin = caldav_url_origin(base), *wk, *tries[2];
+	enum connector_result res = CONNECTOR_OK;
+
+	*principal = NULL;
+	if (origin == NULL) {
+		log_warnx("caldav account=%s: url %s is not http(s)",
+		    cd->account, base);
+		return CONNECTOR_FATAL;
+	}
+	xasprintf(&wk, "%s/.well-known/caldav", origin);
+	tries[0] = url_is_root(base) ? wk : (char *)base;
+	tries[1] = url_is_root(base) ? (char *)base : wk;
+	for (int i = 0; i < 2 && *principal == NULL; i++) {
+		res = caldav_find_href(cd, tries[i], dav_xml_propfind_principal,
+		    DAV_PROP_PRINCIPAL, principal);
+		if (res != CONNECTOR_OK)
+			break;
+	}
+	free(wk);
+	free(origin);
+	return res;
+}
+
+static bool
+cal_wanted(const struct caldav_account *a, const struct dav_response *resp)
+{
+	const char *names[3] = { resp->displayname, resp->href,
+	    resp->href_decoded };
+	const char *last;
+	size_t len;
+
+	if (a->n_calendars == 0)
+		return true;
+	for (size_t i = 0; i < a->n_calendars; i++) {
+		for (int k = 0; k < 3; k++)
+			if (names[k] != NULL &&
+			    strcmp(names[k], a->calendars[i]) == 0)
+				return true;
+		/* "work" names /alice/work/ too. */
+		len = strlen(resp->href_decoded);
+		while (len > 0 && resp->href_decoded[len - 1] == '/')
+			len--;
+		last = resp->href_decoded;
+		for (size_t j = 0; j < len; j++)
+			if (resp->href_decoded[j] == '/')
+				last = resp->href_decoded + j + 1;
+		if (strlen(a->calendars[i]) ==
+		    (size_t)(resp->href_decoded + len - last) &&
+		    strncmp(last, a->calendars[i], strlen(a->calendars[i])) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void
+cal_add(struct caldav *cd, const char *base, const struct dav_response *resp)
+{
+	struct caldav_cal *c;
+
+	cd->cals = xreallocarray(cd->cals, cd->ncals + 1, sizeof(*cd->cals));
+	c = &cd->cals[cd->ncals++];
+	c->href = xstrdup(resp->href);
+	c->url = caldav_url_resolve(base, resp->href);
+	c->name = xstrdup(resp->displayname && *resp->displayname ?
+	    resp->displayname : resp->href_decoded);
+	c->color = xstrdup_or_null(resp->color);
+	c->ctag = xstrdup_or_null(resp->ctag);
+	c->sync = resp->sync_collection;
+	log_info("caldav account=%s calendar=%s: %s%s%s, %s", cd->account,
+	    c->name, c->href, c->color ? " colour " : "",
+	    c->color ? c->color : "",
+	    c->sync ? "sync-collection" : "ctag/etag listing");
+}
+
+static void
+cals_free(struct caldav *cd)
+{
+	for (size_t i = 0; i < cd->ncals; i++) {
+		free(cd->cals[i].href);
+		free(cd->cals[i].url);
+		free(cd->cals[i].name);
+		free(cd->cals[i].color);
+		free(cd->cals[i].ctag);
+	}
+	free(cd->cals);
+	cd->cals = NULL;
+	cd->ncals = 0;
+}
+
+static enum connector_result
+caldav_calendars(struct caldav *cd, const char *home)
+{
+	struct caldav_reply r;
+	struct dav_multistatus ms;
+	const struct dav_response *resp;
+	char *body = dav_xml_propfind_calendars();
+	enum connector_result res;
+
+	res = caldav_req(cd, "PROPFIND", home, "1", body, &r);
+	free(body);
+	if (res == CONNECTOR_OK && caldav_parse(cd, &r, "PROPFIND", &ms) < 0)
+		res = CONNECTOR_RETRY;
+	else if (res == CONNECTOR_OK) {
+		for (size_t i = 0; i < ms.n; i++) {
+			resp = &ms.v[i];
+			/* A component set that leaves VEVENT out: tasks. */
+			if (!resp->is_calendar ||
+			    (resp->prop_status[DAV_PROP_COMPONENTS] / 100 == 2 &&
+			    !resp->has_vevent) || !cal_wanted(cd->acct, resp))
+				continue;
+			cal_add(cd, r.url, resp);
+		}
+		dav_multistatus_free(&ms);
+	}
+	caldav_reply_free(&r);
+	return res;
+}
+
+static enum connector_result
+caldav_discover(struct caldav *cd)
+{
+	char *principal = NULL, *home = NULL;
+	enum connector_result res;
+
+	cals_free(cd);
+	res = caldav_principal(cd, &principal);
+	if (res == CONNECTOR_OK && principal != NULL)
+		res = caldav_find_href(cd, principal, dav_xml_propfind_home_set,
+		    DAV_PROP_HOME_SET, &home);
+	if (res == CONNECTOR_OK) {
+		/* No principal or home set: the URL given is the home. */
+		if (home == NULL)
+			home = xstrdup(principal ? principal :
+			    cd->acct->ep.url);
+		log_debug("caldav account=%s: calendar home %s", cd->account,
+		    home);
+		res = caldav_calendars(cd, home);
+	}
+	if (res == CONNECTOR_OK && cd->ncals == 0)
+		log_warnx("caldav account=%s: no calendar to watch at %s",
+		    cd->account, home ? home : cd->acct->ep.url);
+	for (size_t i = 0; res == CONNECTOR_OK &&
+	    i < cd->acct->n_calendars; i++) {
+		bool hit = false;
+
+		for (size_t k = 0; k < cd->ncals && !hit; k++)
+			hit = strcmp(cd->cals[k].name, cd->acct->calendars[i]) ==
+			    0 || strstr(cd->cals[k].href,
+			    cd->acct->calendars[i]) != NULL;
+		if (!hit)
+			log_warnx("caldav account=%s: calendar '%s' not found",
+			    cd->account, cd->acct->calendars[i]);
+	}
+	free(principal);
+	free(home);
+	return res;
+}
+
+/* ------------------------------------------------------------- storing */
+
+static int
+caldav_add_name(void *arg, int64_t id, const char *name)
+{
+	caldav_linker_add_name(arg, id, name);
+	return 0;
+}
+
+static struct caldav_linker *
+caldav_linker(struct caldav *cd)
+{
+	if (cd->cl != NULL)
+		return cd->cl;
+	cd->cl = caldav_linker_new(cd->lk, &cd->lu);
+	if (store_event_customer_names(cd->ctx->store,
+	    caldav_add_name, cd->cl) != STORE_OK)
+		log_warnx("caldav account=%s: customer names: %s",
+		    cd->account, store_errmsg(cd->ctx->store));
+	caldav_linker_index(cd->cl);
+	return cd->cl;
+}
+
+/* Expands, links and stores one resource; a broken one is skipped. */
+static int
+caldav_store_resource(struct caldav *cd, const struct caldav_cal *cal,
+    const struct dav_response *resp, const char *etag)
+{
+	struct event_list list = { NULL, 0, 0 };
+	struct store_event_occ *occ;
+	struct caldav_links *links;
+	char err[256];
+	int rc;
+
+	if (ical_expand(resp->calendar_data, resp->calendar_data_len, cd->from,
+	    cd->to, cd->tz, &list, err, sizeof(err)) < 0) {
+		log_warnx("caldav account=%s calendar=%s href=%s: skipped: %s",
+		    cd->account, cal->name, resp->href, err);
+		return STORE_OK;
+	}
+	occ = xcalloc(list.n ? list.n : 1, sizeof(*occ));
+	links = xcalloc(list.n ? list.n : 1, sizeof(*links));
+	for (size_t i = 0; i < list.n; i++) {
+		caldav_link_event(caldav_linker(cd), &list.v[i], &links[i]);
+		occ[i] = (struct store_event_occ){ &list.v[i], links[i].v,
+		    links[i].n };
+	}
+	rc = store_event_put(cd->ctx->store, cd->account, cal->href,
+	    resp->href, etag, occ, list.n);
+	if (rc != STORE_OK)
+		log_warnx("caldav account=%s calendar=%s href=%s: %s",
+		    cd->account, cal->name, resp->href,
+		    store_errmsg(cd->ctx->store));
+	for (size_t i = 0; i < list.n; i++)
+		caldav_links_free(&links[i]);
+	free(links);
+	free(occ);
+	event_list_free(&list);
+	return rc;
+}
+
+static int
+caldav_store_gone(struct caldav *cd, const struct caldav_cal *cal,
+    const char *href)
+{
+	int64_t n;
+	int rc = store_event_delete_href(cd->ctx->store, cd->account,
+	    cal->href, href, &n);
+
+	if (rc == STORE_OK)
+		log_trace(TRACE_CALDAV, "caldav account=%s calendar=%s "
+		    "href=%s: removed (%lld occurrences)", cd->account,
+		    cal->name, href, (long long)n);
+	return rc;
+}
+
+/* The multiget answer of one batch, stored (inside the transaction). */
+static int
+caldav_store_batch(struct caldav *cd, const struct caldav_cal *cal,
+    const struct dav_multistatus *ms)
+{
+	const struct dav_response *resp;
+	int rc = STORE_OK;
+
+	for (size_t i = 0; i < ms->n && rc == STORE_OK; i++) {
+		resp = &ms->v[i];
+		if (resp->status == 404 ||
+		    resp->prop_status[DAV_PROP_CALENDAR_DATA] == 404)
+			rc = caldav_store_gone(cd, cal, resp->href);
+		else if (resp->calendar_data != NULL)
+			rc = caldav_store_resource(cd, cal, resp, resp->etag);
+		else
+			log_warnx("caldav account=%s calendar=%s href=%s: "
+			    "skipped: no calendar-data (status %d)",
+			    cd->account, cal->name, resp->href, resp->status);
+	}
+	return rc;
+}
+
+/*
+ * What closes a listing, in the last transaction: the hrefs gone, the
+ * stale ones of a full listing, the cursor.
+ */
+static int
+caldav_store_tail(struct caldav *cd, const struct caldav_cal *cal,
+    struct listing *l, struct known *k, const char *key, const char *cursor)
+{
+	int rc = STORE_OK;
+
+	for (size_t i = 0; i < l->ngone && rc == STORE_OK; i++)
+		rc = caldav_store_gone(cd, cal, l->gone[i]);
+	if (l->full && rc == STORE_OK) {
+		if (known_load(cd, cal, k) < 0)
+			return STORE_ERROR;
+		if (l->nseen > 0)
+			qsort(l->seen, l->nseen, sizeof(*l->seen), str_cmp);
+		for (size_t i = 0; i < k->n && rc == STORE_OK; i++)
+			if (l->nseen == 0 || !bsearch(&k->href[i], l->seen, l->nseen,
+			    sizeof(*l->seen), str_cmp))
+				rc = caldav_store_gone(cd, cal, k->href[i]);
+	}
+	if (rc == STORE_OK && cursor != NULL)
+		rc = store_cursor_set(cd->ctx->store, "caldav", cd->account,
+		    cal->href, key, cursor);
+	return rc;
+}
+
+static enum connector_result
+caldav_multiget(struct caldav *cd, const struct caldav_cal *cal,
+    char *const *hrefs, size_t n, struct dav_multistatus *ms)
+{
+	struct caldav_reply r;
+	char *body = dav_xml_multiget((const char *const *)hrefs, n);
+	enum connector_result res;
+
+	res = caldav_req(cd, "REPORT", cal->url, "1", body, &r);
+	free(body);
+	if (res == CONNECTOR_OK &&
+	    caldav_parse(cd, &r, "calendar-multiget", ms) < 0)
+		res = CONNECTOR_RETRY;
+	caldav_reply_free(&r);
+	return res;
+}
+
+static enum connector_result
+caldav_commit(struct caldav *cd, const struct caldav_cal *cal, int rc)
+{
+	struct store *st = cd->ctx->store;
+
+	if (rc == STORE_OK && store_commit(st) == STORE_OK)
+		return CONNECTOR_OK;
+	log_warnx("caldav account=%s calendar=%s: %s", cd->account, cal->name,
+	    store_errmsg(st));
+	store_rollback(st);
+	return CONNECTOR_RETRY;
+}
+
+/*
+ * Fetches what the listing asks for, CALDAV_MULTIGET_BATCH resources per
+ * request and transaction; the last one also carries the tail.
+ */
+static enum connector_result
+caldav_apply(struct caldav *cd, const struct caldav_cal *cal,
+    struct listing *l, struct known *k, const char *key, const char *cursor)
+{
+	struct dav_multistatus ms;
+	enum connector_result res;
+	size_t at = 0, n;
+	int rc;
+
+	do {
+		n = l->nfetch - at;
+		if (n > CALDAV_MULTIGET_BATCH)
+			n = CALDAV_MULTIGET_BATCH;
+		memset(&ms, 0, sizeof(ms));
+		if (n > 0 && (res = caldav_multiget(cd, cal, l->fetch + at, n,
+		    &ms)) != CONNECTOR_OK)
+			return res;
+		if (store_begin(cd->ctx->store) != STORE_OK) {
+			dav_multistatus_free(&ms);
+			return caldav_commit(cd, cal, STORE_ERROR);
+		}
+		rc = caldav_store_batch(cd, cal, &ms);
+		dav_multistatus_free(&ms);
+		at += n;
+		if (rc == STORE_OK && at == l->nfetch)
+			rc = caldav_store_tail(cd, cal, l, k, key, cursor);
+		if ((res = caldav_commit(cd, cal, rc)) != CONNECTOR_OK)
+			return res;
+		if (l->nfetch > 0)
+			caldav_status(cd, "calendar %s: %zu of %zu", cal->name,
+			    at, l->nfetch);
+		if (connector_stopping(cd->ctx))
+			return CONNECTOR_RETRY;
+	} while (at < l->nfetch);
+	return CONNECTOR_OK;
+}
+
+/* Sorts a listing's members into fetch, gone and seen. */
+static int
+caldav_listing(struct caldav *cd, const struct caldav_cal *cal,
+    const struct dav_multistatus *ms, struct known *k, struct listing *l)
+{
+	const struct dav_response *resp;
+	const char *etag;
+	bool found;
+
+	for (size_t i = 0; i < ms->n; i++) {
+		resp = &ms->v[i];
+		/* The collection itself, or a sub-collection. */
+		if (strcmp(resp->href, cal->href) == 0 || resp->is_collection ||
+		    resp->href[0] == '\0' ||
+		    resp->href[strlen(resp->href) - 1] == '/')
+			continue;
+		if (resp->status == 404) {
+			strv_push(&l->gone, &l->ngone, resp->href);
+			continue;
+		}
+		if (l->full)
+			strv_push(&l->seen, &l->nseen, resp->href);
+		if (known_load(cd, cal, k) < 0)
+			return -1;
+		etag = known_etag(k, resp->href, &found);
+		if (found && etag != NULL && resp->etag != NULL &&
+		    strcmp(etag, resp->etag) == 0)
+			continue;
+		strv_push(&l->fetch, &l->nfetch, resp->href);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------ sync-collection */
+
+/* RFC 6578 §3.2: a rejected token is 403/409 valid-sync-token; some
+ * servers answer 5xx instead. */
+static bool
+token_rejected(long code)
+{
+	return code == 403 || code == 409 || code >= 500;
+}
+
+/* Applies a 507-truncated part: its changes and its token, not yet the
+ * stale check of a full listing (that waits for the last part). */
+static enum connector_result
+caldav_apply_part(struct caldav *cd, const struct caldav_cal *cal,
+    struct listing *l, struct known *k, const char *token)
+{
+	bool full = l->full;
+	enum connector_result res;
+
+	l->full = false;
+	res = caldav_apply(cd, cal, l, k, "sync-token", token);
+	l->full = full;
+	strv_free(l->fetch, l->nfetch);
+	strv_free(l->gone, l->ngone);
+	l->fetch = l->gone = NULL;
+	l->nfetch = l->ngone = 0;
+	return res;
+}
+
+/* One REPORT: the listing grows, *token becomes the answer's. */
+static enum connector_result
+caldav_sync_round(struct caldav *cd, const struct caldav_cal *cal,
+    struct listing *l, struct known *k, char **token, bool *truncated)
+{
+	struct caldav_reply r;
+	struct dav_multistatus ms;
+	enum connector_result res;
+	char *body = dav_xml_sync_collection(*token);
+	int rc;
+
+	*truncated = false;
+	res = caldav_req(cd, "REPORT", cal->url, "0", body, &r);
+	free(body);
+	if (res != CONNECTOR_OK)
+		return res;
+	if (!l->full && token_rejected(r.code)) {
+		log_notice("caldav account=%s calendar=%s: sync-token refused "
+		    "(HTTP %ld): full listing", cd->account, cal->name, r.code);
+		caldav_reply_free(&r);
+		free(*token);
+		*token = NULL;
+		listing_free(l);
+		l->full = true;
+		*truncated = true;	/* ask again */
+		return CONNECTOR_OK;
+	}
+	rc = caldav_parse(cd, &r, "sync-collection", &ms);
+	caldav_reply_free(&r);
+	if (rc < 0)
+		return CONNECTOR_RETRY;
+	rc = caldav_listing(cd, cal, &ms, k, l);
+	free(*token);
+	*token = xstrdup_or_null(ms.sync_token);
+	*truncated = ms.truncated;
+	dav_multistatus_free(&ms);
+	if (rc < 0)
+		return CONNECTOR_RETRY;
+	if (*truncated)
+		return caldav_apply_part(cd, cal, l, k, *token);
+	return CONNECTOR_OK;
+}
+
+static enum connector_result
+caldav_sync_collection(struct caldav *cd, const struct caldav_cal *cal)
+{
+	struct store *st = cd->ctx->store;
+	struct listing l = { 0 };
+	struct known k = { 0 };
+	enum connector_result res = CONNECTOR_OK;
+	char *token = NULL, *old = NULL;
+	bool again = true;
+	int rc;
+
+	rc = store_cursor_get(st, "caldav", cd->account, cal->href,
+	    "sync-token", &old);
+	if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+		log_warnx("caldav account=%s: %s", cd->account,
+		    store_errmsg(st));
+		return CONNECTOR_RETRY;
+	}
+	token = xstrdup_or_null(old);
+	l.full = token == NULL || *token == '\0';
+	for (int round = 0; again && res == CONNECTOR_OK; round++) {
+		if (round == SYNC_ROUNDS_MAX) {
+			log_warnx("caldav account=%s calendar=%s: still "
+			    "truncated after %d rounds", cd->account,
+			    cal->name, round);
+			res = CONNECTOR_RETRY;
+			break;
+		}
+		res = caldav_sync_round(cd, cal, &l, &k, &token, &again);
+	}
+	/* Nothing changed: no write at all. */
+	if (res == CONNECTOR_OK && (l.full || l.nfetch > 0 || l.ngone > 0 ||
+	    old == NULL || token == NULL || strcmp(old, token) != 0))
+		res = caldav_apply(cd, cal, &l, &k, "sync-token", token);
+	free(token);
+	free(old);
+	listing_free(&l);
+	known_free(&k);
+	return res;
+}
+
+/* ------------------------------------------------- ctag/etag fallback */
+
+/* The calendar's ctag now: from discovery on the first pass, else asked. */
+static enum connector_result
+caldav_ctag(struct caldav *cd, struct caldav_cal *cal, char **ctag)
+{
+	struct caldav_reply r;
+	struct dav_multistatus ms;
+	enum connector_result res;
+	char *body;
+
+	*ctag = NULL;
+	if (cal->ctag != NULL) {
+		*ctag = cal->ctag;
+		cal->ctag = NULL;
+		return CONNECTOR_OK;
+	}
+	body = dav_xml_propfind_calendars();
+	res = caldav_req(cd, "PROPFIND", cal->url, "0", body, &r);
+	free(body);
+	if (res == CONNECTOR_OK && caldav_parse(cd, &r, "PROPFIND", &ms) == 0) {
+		for (size_t i = 0; i < ms.n && *ctag == NULL; i++)
+			if (ms.v[i].ctag != NULL)
+				*ctag = xstrdup(ms.v[i].ctag);
+		dav_multistatus_free(&ms);
+	}
+	caldav_reply_free(&r);
+	return res;
+}
+
+/* Every member with its etag: calendar-query, else PROPFIND Depth 1. */
+static enum connector_result
+caldav_etags(struct caldav *cd, const struct caldav_cal *cal,
+    struct dav_multistatus *ms)
+{
+	struct caldav_reply r;
+	enum connector_result res;
+	char *body = dav_xml_query_etags(0, 0);
+
+	res = caldav_req(cd, "REPORT", cal->url, "1", body, &r);
+	free(body);
+	if (res == CONNECTOR_OK && r.code != 207) {
+		log_debug("caldav account=%s calendar=%s: calendar-query: "
+		    "HTTP %ld, trying PROPFIND", cd->account, cal->name, r.code);
+		caldav_reply_free(&r);
+		res = caldav_req(cd, "PROPFIND", cal->url, "1", PROPFIND_ETAGS,
+		    &r);
+	}
+	if (res == CONNECTOR_OK && caldav_parse(cd, &r, "etag listing", ms) < 0)
+		res = CONNECTOR_RETRY;
+	caldav_reply_free(&r);
+	return res;
+}
+
+static enum connector_result
+caldav_sync_ctag(struct caldav *cd, struct caldav_cal *cal)
+{
+	struct store *st = cd->ctx->store;
+	struct dav_multistatus ms;
+	struct listing l = { .full = true };
+	struct known k = { 0 };
+	enum connector_result res;
+	char *ctag = NULL, *old = NULL;
+	int rc;
+
+	if ((res = caldav_ctag(cd, cal, &ctag)) != CONNECTOR_OK)
+		return res;
+	rc = store_cursor_get(st, "caldav", cd->account, cal->href, "ctag",
+	    &old);
+	if (rc != STORE_OK && rc != STORE_NOTFOUND)
+		res = CONNECTOR_RETRY;
+	else if (ctag != NULL && old != NULL && strcmp(ctag, old) == 0)
+		goto out;	/* unchanged */
+	else if ((res = caldav_etags(cd, cal, &ms)) == CONNECTOR_OK) {
+		if (caldav_listing(cd, cal, &ms, &k, &l) < 0)
+			res = CONNECTOR_RETRY;
+		dav_multistatus_free(&ms);
+		if (res == CONNECTOR_OK)
+			res = caldav_apply(cd, cal, &l, &k, "ctag", ctag);
+	}
+out:
+	free(ctag);
+	free(old);
+	listing_free(&l);
+	known_free(&k);
+	return res;
+}
+
+/* ---------------------------------------------------------------- pass */
+
+static enum connector_result
+caldav_sync_calendar(struct caldav *cd, struct caldav_cal *cal)
+{
+	log_debug("caldav account=%s calendar=%s: sync", cd->account,
+	    cal->name);
+	return cal->sync ? caldav_sync_collection(cd, cal) :
+	    caldav_sync_ctag(cd, cal);
+}
+
+static enum connector_result
+caldav_worse(enum connector_result a, enum connector_result b)
+{
+	if (a == CONNECTOR_FATAL || b == CONNECTOR_FATAL)
+		return CONNECTOR_FATAL;
+	return a == CONNECTOR_RETRY ? a : b;
+}
+
+/* Visit proposals, only after every calendar synced: what the user did
+ * to earlier ones must be in the store first (caldav_visits.h). */
+static enum connector_result
+caldav_visits(struct caldav *cd)
+{
+	struct caldav_visits_cal *v;
+	enum connector_result res;
+
+	if (cd->acct->planning_calendar == NULL || cd->ncals == 0)
+		return CONNECTOR_OK;
+	v = xcalloc(cd->ncals, sizeof(*v));
+	for (size_t i = 0; i < cd->ncals; i++)
+		v[i] = (struct caldav_visits_cal){ cd->cals[i].href,
+		    cd->cals[i].url, cd->cals[i].name };
+	res = caldav_visits_step(cd->ctx, cd->http, v, cd->ncals);
+	free(v);
+	return res;
+}
+
+/* Every watched calendar once; one that fails does not stop the rest. */
+static enum connector_result
+caldav_pass(struct caldav *cd)
+{
+	enum connector_result res = CONNECTOR_OK, r;
+	int64_t now = clock_now();
+	char err[256];
+
+	if (caldav_http_login(cd->http, err, sizeof(err)) < 0) {
+		log_warnx("caldav account=%s: %s", cd->account, err);
+		return CONNECTOR_FATAL;
+	}
+	cd->from = now - (int64_t)cd->acct->window_past * 86400;
+	cd->to = now + (int64_t)cd->acct->window_future * 86400;
+	for (size_t i = 0; i < cd->ncals; i++) {
+		r = caldav_sync_calendar(cd, &cd->cals[i]);
+		res = caldav_worse(res, r);
+		if (r == CONNECTOR_FATAL || connector_stopping(cd->ctx))
+			break;
+	}
+	caldav_linker_free(cd->cl);
+	cd->cl = NULL;
+	if (res == CONNECTOR_OK)
+		caldav_status(cd, "synced %zu calendars", cd->ncals);
+	if (res == CONNECTOR_OK && !connector_stopping(cd->ctx))
+		res = caldav_visits(cd);
+	return res;
+}
+
+static struct caldav *
+caldav_new(struct connector_ctx *ctx)
+{
+	struct caldav *cd = xcalloc(1, sizeof(*cd));
+
+	cd->ctx = ctx;
+	cd->acct = (const struct caldav_account *)ctx->ep;
+	cd->account = ctx->ep->name;
+	cd->http = caldav_http_new(ctx->ep, caldav_abort, ctx);
+	cd->lk = linker_new(ctx->cfg);
+	store_message_lookup(ctx->store, &cd->lu);
+	cd->tz = ctx->cfg->timezone ? ctx->cfg->timezone : "UTC";
+	return cd;
+}
+
+static void
+caldav_free(struct caldav *cd)
+{
+	cals_free(cd);
+	caldav_linker_free(cd->cl);
+	linker_free(cd->lk);
+	caldav_http_free(cd->http);
+	free(cd);
+}
+
+static enum connector_result
+caldav_start(struct caldav *cd)
+{
+	char err[256];
+
+	if (cd->http == NULL) {
+		log_warnx("caldav account=%s: cannot make a curl handle",
+		    cd->account);
+		return CONNECTOR_RETRY;
+	}
+	if (caldav_http_login(cd->http, err, sizeof(err)) < 0) {
+		log_warnx("caldav account=%s: %s", cd->account, err);
+		return CONNECTOR_FATAL;
+	}
+	return caldav_discover(cd);
+}
+
+static enum connector_result
+caldav_once(struct connector_ctx *ctx)
+{
+	struct caldav *cd = caldav_new(ctx);
+	enum connector_result res;
+
+	res = caldav_start(cd);
+	if (res == CONNECTOR_OK)
+		res = caldav_pass(cd);
+	log_info("caldav account=%s: %lu requests", cd->account,
+	    cd->http ? caldav_http_count(cd->http) : 0ul);
+	caldav_free(cd);
+	return res;
+}
+
+static enum connector_result
+caldav_run(struct connector_ctx *ctx)
+{
+	struct caldav *cd = caldav_new(ctx);
+	enum connector_result res;
+	int w;
+
+	res = caldav_start(cd);
+	while (res == CONNECTOR_OK && !connector_stopping(ctx)) {
+		if ((res = caldav_pass(cd)) != CONNECTOR_OK)
+			break;
+		connector_healthy(ctx);
+		w = connector_wait(ctx, -1, 0, cd->acct->poll * 1000);
+		if (w == CONNECTOR_WAIT_ERROR)
+			res = CONNECTOR_RETRY;
+	}
+	caldav_free(cd);
+	return connector_stopping(ctx) ? CONNECTOR_OK : res;
+}
+
+const struct connector_ops caldav_connector = {
+	.name = "caldav",
+	.kind = "caldav",
+	.run = caldav_run,
+	.once = caldav_once,
+};
+
+int
+caldav_global_init(void)
+{
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return -1;
+	dav_xml_init();
+	return ical_init();
+}
+
+void
+caldav_global_shutdown(void)
+{
+	ical_shutdown();
+	dav_xml_shutdown();
+	curl_global_cleanup();
+}

@@ -1,0 +1,961 @@
+/*
+ * The IMAP connector (imap.h): the account thread's loop, the per-folder
+ * sync with its cursor, and the per-batch ingest transaction.
+ */
+#include "imap.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "classify.h"
+#include "clock.h"
+#include "config.h"
+#include "imap_session.h"
+#include "linker.h"
+#include "log.h"
+#include "message.h"
+#include "store.h"
+#include "store_message.h"
+#include "wake.h"
+#include "xmalloc.h"
+
+/* Enough for the first text part of nearly every human message; a DSN's
+ * delivery-status part comes after a human-readable part, hence more. */
+#define IMAP_EXCERPT_BYTES	(8 * 1024)
+#define IMAP_EXCERPT_BOUNCE	(32 * 1024)
+/* Servers may drop an IDLE after 30 minutes (RFC 2177). */
+#define IMAP_IDLE_MAX		(28 * 60)
+#define IMAP_LOGCTX_MAX		400
+#define IMAP_STATUS_MAX		160	/* a status row's key or value */
+
+/* Addresses remembered per connection as "already had a first text":
+ * beyond this many, every unknown sender's message is read again. */
+#define IMAP_SEEN_MAX		(64 * 1024)
+
+/* How a folder's sync ended; each maps to one recovery. */
+enum sync_rc {
+	SYNC_OK,
+	SYNC_SKIP,	/* the server refused this folder: next pass */
+	SYNC_FAIL,	/* the connection is gone: reconnect */
+	SYNC_STORE,	/* the store failed: roll back, retry later */
+	SYNC_STOP,	/* a stop was asked */
+};
+
+struct folder_cursor {
+	uint32_t	uidvalidity;
+	uint32_t	uid;		/* the last UID ingested */
+	uint64_t	modseq;
+};
+
+/* One fetched message waiting for its batch's commit. */
+struct pending {
+	uint32_t		uid;
+	int64_t			internaldate;
+	struct message		msg;
+	struct classify_result	cls;
+};
+
+/* One account connection's state. */
+struct imap_sync {
+	struct connector_ctx		*ctx;
+	const struct imap_account	*acct;
+	struct imap_session		*s;
+	struct linker			*lk;
+	struct classify_rules		*rules;
+	struct linker_lookup		 lu;
+
+	/* The folder being synced. */
+	const char			*folder;
+	bool				 in_sent;
+	struct folder_cursor		 cur;
+	uint64_t			 highestmodseq;
+	uint32_t			 exists;
+	bool				 initial;
+	size_t				 done;
+
+	struct pending			*pend;
+	size_t				 npend, cappend;
+	enum sync_rc			 abort;	/* why a callback stopped */
+	/* Unknown correspondents whose first message was read this
+	 * connection: an open-addressing set of malloc'd addresses. */
+	char				**seen;
+	size_t				 nseen, capseen;
+	size_t				 n_new;	/* since the last wake-up */
+};
+
+static const char *
+acct_name(const struct imap_sync *y)
+{
+	return y->acct->ep.name ? y->acct->ep.name : "-";
+}
+
+/* ---------------------------------------------------------- cursor */
+
+static int
+cursor_get_u64(struct imap_sync *y, const char *key, uint64_t *v)
+{
+	char *s = NULL;
+	int rc;
+
+	*v = 0;
+	rc = store_cursor_get(y->ctx->store, "imap", acct_name(y), y->folder,
+	    key, &s);
+	if (rc == STORE_NOTFOUND)
+		return STORE_OK;
+	if (rc == STORE_OK && s)
+		*v = strtoull(s, NULL, 10);
+	free(s);
+	return rc;
+}
+
+static int
+cursor_set_u64(struct imap_sync *y, const char *key, uint64_t v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%" PRIu64, v);
+	return store_cursor_set(y->ctx->store, "imap", acct_name(y),
+	    y->folder, key, buf);
+}
+
+static int
+cursor_load(struct imap_sync *y, struct folder_cursor *c)
+{
+	uint64_t uv, uid;
+
+	if (cursor_get_u64(y, "uidvalidity", &uv) != STORE_OK ||
+	    cursor_get_u64(y, "uid", &uid) != STORE_OK ||
+	    cursor_get_u64(y, "modseq", &c->modseq) != STORE_OK)
+		return STORE_ERROR;
+	c->uidvalidity = (uint32_t)uv;
+	c->uid = (uint32_t)uid;
+	return STORE_OK;
+}
+
+/* Inside the caller's transaction. */
+static int
+cursor_save(struct imap_sync *y, const struct folder_cursor *c)
+{
+	if (cursor_set_u64(y, "uidvalidity", c->uidvalidity) != STORE_OK ||
+	    cursor_set_u64(y, "uid", c->uid) != STORE_OK ||
+	    cursor_set_u64(y, "modseq", c->modseq) != STORE_OK)
+		return STORE_ERROR;
+	return STORE_OK;
+}
+
+static void
+store_warn(struct imap_sync *y, const char *what)
+{
+	log_warnx("imap account=%s folder=%s: %s: %s", acct_name(y),
+	    y->folder ? y->folder : "-", what, store_errmsg(y->ctx->store));
+}
+
+/* Runs a failed transaction's rollback and reports SYNC_STORE. */
+static enum sync_rc
+store_fail(struct imap_sync *y, const char *what)
+{
+	store_warn(y, what);
+	store_rollback(y->ctx->store);
+	return SYNC_STORE;
+}
+
+/* ---------------------------------------------------------- progress */
+
+/* "rapportctl status" shows it; joins the open transaction if any. */
+static void
+progress_set(struct imap_sync *y, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+progress_set(struct imap_sync *y, const char *fmt, ...)
+{
+	char key[IMAP_STATUS_MAX], val[IMAP_STATUS_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(val, sizeof(val), fmt, ap);
+	va_end(ap);
+	snprintf(key, sizeof(key), "imap.%s", acct_name(y));
+	if (store_status_set(y->ctx->store, key, val, clock_now()) != STORE_OK)
+		store_warn(y, "status");
+}
+
+static void
+progress_batch(struct imap_sync *y)
+{
+	if (y->initial)
+		progress_set(y, "%s: %zu of %" PRIu32, y->folder, y->done,
+		    y->exists);
+	else
+		progress_set(y, "%s: %zu new", y->folder, y->done);
+}
+
+/* Tells the planner there is new mail to plan from. */
+static void
+wake_planner(struct imap_sync *y)
+{
+	char why[128];
+
+	if (y->n_new == 0)
+		return;
+	snprintf(why, sizeof(why), "imap account=%.40s: %zu new",
+	    acct_name(y), y->n_new);
+	y->n_new = 0;
+	wake_daemon(why);
+}
+
+/* ---------------------------------------------------------- batch */
+
+static void
+logctx(const struct imap_sync *y, uint32_t uid, char *buf, size_t len)
+{
+	snprintf(buf, len, "account=%s folder=%s uid=%" PRIu32, acct_name(y),
+	    y->folder, uid);
+}
+
+static void
+pending_clear(struct imap_sync *y)
+{
+	for (size_t i = 0; i < y->npend; i++) {
+		message_free(&y->pend[i].msg);
+		classify_result_free(&y->pend[i].cls);
+	}
+	y->npend = 0;
+}
+
+static struct pending *
+pending_push(struct imap_sync *y)
+{
+	if (y->npend == y->cappend) {
+		y->cappend = y->cappend ? y->cappend * 2 : 64;
+		y->pend = xreallocarray(y->pend, y->cappend, sizeof(*y->pend));
+	}
+	memset(&y->pend[y->npend], 0, sizeof(y->pend[0]));
+	return &y->pend[y->npend++];
+}
+
+static int
+on_header(void *arg, const struct imap_fetched *f)
+{
+	struct imap_sync *y = arg;
+	struct pending *p;
+	char ctx[IMAP_LOGCTX_MAX];
+
+	if (connector_stopping(y->ctx)) {
+		y->abort = SYNC_STOP;
+		return 1;
+	}
+	p = pending_push(y);
+	p->uid = f->uid;
+	p->internaldate = f->internaldate;
+	logctx(y, f->uid, ctx, sizeof(ctx));
+	message_parse(&p->msg, f->data ? f->data : "", f->data ? f->len : 0,
+	    ctx);
+	if (p->msg.date_fallback)
+		message_set_date_fallback(&p->msg, f->internaldate);
+	log_trace(TRACE_IMAP, "imap %s: header, message-id=%s", ctx,
+	    p->msg.message_id);
+	return 0;
+}
+
+/* ---------------------------------------------------------- seen set */
+
+static uint64_t
+seen_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;	/* FNV-1a */
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	return h;
+}
+
+static char **
+seen_slot(char **tab, size_t cap, const char *addr)
+{
+	size_t i = (size_t)seen_hash(addr) & (cap - 1);
+
+	while (tab[i] && strcmp(tab[i], addr) != 0)
+		i = (i + 1) & (cap - 1);
+	return &tab[i];
+}
+
+static void
+seen_grow(struct imap_sync *y)
+{
+	size_t cap = y->capseen ? y->capseen * 2 : 1024;
+	char **tab = xcalloc(cap, sizeof(*tab));
+
+	for (size_t i = 0; i < y->capseen; i++)
+		if (y->seen[i])
+			*seen_slot(tab, cap, y->seen[i]) = y->seen[i];
+	free(y->seen);
+	y->seen = tab;
+	y->capseen = cap;
+}
+
+/* Adds addr; returns whether it was there already.  A full set answers
+ * "not seen" (the cost is an extra read, never a missed signal). */
+static bool
+seen_add(struct imap_sync *y, const char *addr)
+{
+	char **slot;
+
+	if (y->nseen >= IMAP_SEEN_MAX)
+		return false;
+	if (2 * (y->nseen + 1) > y->capseen)
+		seen_grow(y);
+	slot = seen_slot(y->seen, y->capseen, addr);
+	if (*slot)
+		return true;
+	*slot = xstrdup(addr);
+	y->nseen++;
+	return false;
+}
+
+static void
+seen_free(struct imap_sync *y)
+{
+	for (size_t i = 0; i < y->capseen; i++)
+		free(y->seen[i]);
+	free(y->seen);
+}
+
+/* Whether some unknown correspondent of lr is met for the first time. */
+static bool
+first_contact(struct imap_sync *y, const struct linker_result *lr)
+{
+	bool first = false;
+
+	for (size_t i = 0; i < lr->nunknown; i++)
+		if (!seen_add(y, lr->unknown[i]))
+			first = true;
+	return first;
+}
+
+/* Someone on To/Cc is neither the user nor anybody's address. */
+static bool
+has_new_recipient(struct imap_sync *y, const struct message_addrlist *l)
+{
+	char norm[MESSAGE_ADDR_MAX + 1];
+	int64_t ids[1];
+
+	for (size_t i = 0; i < l->n; i++) {
+		if (linker_normalize(y->lk, l->v[i].addr, norm,
+		    sizeof(norm)) < 0 || linker_is_own(y->lk, norm))
+			continue;
+		if (y->lu.by_address(y->lu.ctx, norm, ids, 1) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Beyond classify_needs_body(), the first text matters for the first
+ * message of a new correspondent (not an answer in a thread) and for a
+ * customer writing with a new person on To/Cc (a possible introduction).
+ * Mass mail is never either, which keeps the second pass small.  "First"
+ * is as far as this connection knows: the store has no per-address
+ * history lookup yet, so a restart may read one more message of someone.
+ */
+static bool
+needs_excerpt(struct imap_sync *y, const struct pending *p)
+{
+	struct linker_result lr;
+	bool need = false;
+
+	if (classify_needs_body(&p->msg))
+		return true;
+	if (p->cls.flags & (CLASSIFY_AUTO_REPLY | CLASSIFY_LIST |
+	    CLASSIFY_BOUNCE))
+		return false;
+	memset(&lr, 0, sizeof(lr));
+	linker_link(y->lk, &p->msg, &p->cls, y->in_sent, &y->lu, &lr);
+	if (!lr.outgoing) {
+		if (lr.nunknown > 0 && !p->msg.in_reply_to &&
+		    p->msg.nreferences == 0 && first_contact(y, &lr))
+			need = true;
+		else if (lr.author != 0 &&
+		    (has_new_recipient(y, &p->msg.to) ||
+		    has_new_recipient(y, &p->msg.cc)))
+			need = true;
+	}
+	linker_result_free(&lr);
+	return need;
+}
+
+struct excerpt_job {
+	struct message	*msg;
+	const char	*logctx;
+};
+
+static int
+on_excerpt(void *arg, const struct imap_fetched *f)
+{
+	struct excerpt_job *j = arg;
+
+	message_parse_body(j->msg, f->data ? f->data : "",
+	    f->data ? f->len : 0, j->logctx);
+	return 0;
+}
+
+static bool
+maybe_bounce(const struct message *m)
+{
+	return m->null_return_path || (m->report_type &&
+	    strcmp(m->report_type, "delivery-status") == 0) ||
+	    m->failed_recipients.n > 0;
+}
+
+/* The targeted second pass for one message: fetch, parse, re-classify. */
+static enum sync_rc
+excerpt_fetch(struct imap_sync *y, struct pending *p)
+{
+	char ctx[IMAP_LOGCTX_MAX];
+	struct excerpt_job j = { &p->msg, ctx };
+	struct imap_fetch_handler h = { on_excerpt, NULL, &j };
+	enum imap_status st;
+
+	logctx(y, p->uid, ctx, sizeof(ctx));
+	st = imap_session_fetch_excerpt(y->s, p->uid, maybe_bounce(&p->msg) ?
+	    IMAP_EXCERPT_BOUNCE : IMAP_EXCERPT_BYTES, &h);
+	if (st == IMAP_FAIL) {
+		log_warnx("imap %s: %s", ctx, imap_session_error(y->s));
+		return SYNC_FAIL;
+	}
+	if (st != IMAP_OK) {
+		/* Ingested from its headers alone: better than not at all. */
+		log_notice("imap %s: first text not read: %s", ctx,
+		    imap_session_error(y->s));
+		return SYNC_OK;
+	}
+	log_trace(TRACE_IMAP, "imap %s: read the first text", ctx);
+	classify_result_free(&p->cls);
+	classify_message(&p->msg, y->rules, &p->cls);
+	return SYNC_OK;
+}
+
+static enum sync_rc
+batch_prepare(struct imap_sync *y)
+{
+	enum sync_rc rc;
+
+	for (size_t i = 0; i < y->npend; i++) {
+		struct pending *p = &y->pend[i];
+
+		classify_message(&p->msg, y->rules, &p->cls);
+		if (!needs_excerpt(y, p))
+			continue;
+		if ((rc = excerpt_fetch(y, p)) != SYNC_OK)
+			return rc;
+	}
+	return SYNC_OK;
+}
+
+static const char *
+sale_product(const struct imap_sync *y, const struct classify_result *cls)
+{
+	const struct config *cfg = y->ctx->cfg;
+
+	if (cls->sale_rule < 0 || (size_t)cls->sale_rule >= cfg->n_sale_rules)
+		return NULL;
+	return cfg->sale_rules[cls->sale_rule].product;
+}
+
+/* Links (inside the batch's transaction, so a reply can thread to a
+ * message earlier in the same batch) and stores one message. */
+static int
+ingest_one(struct imap_sync *y, struct pending *p)
+{
+	struct linker_result lr;
+	struct store_message_in in;
+	bool is_new = false;
+	int rc;
+
+	memset(&lr, 0, sizeof(lr));
+	linker_link(y->lk, &p->msg, &p->cls, y->in_sent, &y->lu, &lr);
+	in = (struct store_message_in){
+		.account = acct_name(y),
+		.folder = y->folder,
+		.uidvalidity = y->cur.uidvalidity,
+		.uid = p->uid,
+		.msg = &p->msg,
+		.internaldate = p->internaldate,
+		.cls = &p->cls,
+		.lr = &lr,
+		.sale_product = sale_product(y, &p->cls),
+	};
+	rc = store_message_ingest(y->ctx->store, &in, NULL, &is_new);
+	if (rc == STORE_OK && is_new)
+		y->n_new++;
+	if (rc == STORE_OK && log_tracing(TRACE_IMAP))
+		log_trace(TRACE_IMAP, "imap account=%s folder=%s uid=%" PRIu32
+		    ": %s, %zu links%s", acct_name(y), y->folder, p->uid,
+		    is_new ? "stored" : "known", lr.nlinks,
+		    lr.outgoing ? ", outgoing" : "");
+	linker_result_free(&lr);
+	return rc;
+}
+
+/* The batch's messages, their links and signals, and the cursor: one
+ * transaction. */
+static enum sync_rc
+batch_commit(struct imap_sync *y, uint32_t last_uid)
+{
+	struct store *st = y->ctx->store;
+	struct folder_cursor next = y->cur;
+	size_t i;
+
+	if (store_begin(st) != STORE_OK)
+		return store_fail(y, "begin");
+	for (i = 0; i < y->npend; i++)
+		if (ingest_one(y, &y->pend[i]) != STORE_OK)
+			return store_fail(y, "ingest");
+	next.uid = last_uid > next.uid ? last_uid : next.uid;
+	next.modseq = y->highestmodseq;
+	if (cursor_save(y, &next) != STORE_OK)
+		return store_fail(y, "cursor");
+	y->done += y->npend;
+	progress_batch(y);
+	if (store_commit(st) != STORE_OK)
+		return store_fail(y, "commit");
+	y->cur = next;
+	return SYNC_OK;
+}
+
+static int
+on_batch_end(void *arg, uint32_t last_uid)
+{
+	struct imap_sync *y = arg;
+	enum sync_rc rc;
+
+	rc = batch_prepare(y);
+	if (rc == SYNC_OK)
+		rc = batch_commit(y, last_uid);
+	pending_clear(y);
+	if (rc == SYNC_OK && connector_stopping(y->ctx))
+		rc = SYNC_STOP;
+	if (rc != SYNC_OK) {
+		y->abort = rc;
+		return 1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------- folder */
+
+static bool
+folder_is_sent(const char *f)
+{
+	static const char *const names[] = { "sent", "sent items",
+	    "sent messages", "sent mail", "gesendet", "보낸편지함" };
+	const char *base = f;
+
+	for (const char *q = f; *q; q++)
+		if (*q == '/' || *q == '.')
+			base = q + 1;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcasecmp(base, names[i]) == 0)
+			return true;
+	return false;
+}
+
+static enum sync_rc
+imap_rc(struct imap_sync *y, enum imap_status st, const char *what)
+{
+	switch (st) {
+	case IMAP_OK:
+		return SYNC_OK;
+	case IMAP_NO:
+		log_warnx("imap account=%s folder=%s: %s refused, skipped "
+		    "until the next pass: %s", acct_name(y), y->folder, what,
+		    imap_session_error(y->s));
+		return SYNC_SKIP;
+	case IMAP_STOPPED:
+		return y->abort != SYNC_OK ? y->abort : SYNC_STOP;
+	case IMAP_FAIL:
+	default:
+		log_warnx("imap account=%s folder=%s: %s", acct_name(y),
+		    y->folder, imap_session_error(y->s));
+		return SYNC_FAIL;
+	}
+}
+
+/* UIDVALIDITY changed: every UID we knew is void.  Messages stay (they
+ * are deduplicated by Message-ID when seen again); locations go. */
+static enum sync_rc
+folder_reset(struct imap_sync *y, uint32_t uidvalidity)
+{
+	struct folder_cursor c = { uidvalidity, 0, 0 };
+	int64_t n = 0;
+
+	if (store_begin(y->ctx->store) != STORE_OK)
+		return store_fail(y, "begin");
+	if (store_message_forget_folder(y->ctx->store, acct_name(y),
+	    y->folder, uidvalidity, &n) != STORE_OK)
+		return store_fail(y, "forget folder");
+	if (cursor_save(y, &c) != STORE_OK)
+		return store_fail(y, "cursor");
+	if (store_commit(y->ctx->store) != STORE_OK)
+		return store_fail(y, "commit");
+	if (y->cur.uidvalidity != 0)
+		log_notice("imap account=%s folder=%s: UIDVALIDITY changed "
+		    "%" PRIu32 " -> %" PRIu32 ": %lld locations dropped, "
+		    "re-syncing", acct_name(y), y->folder, y->cur.uidvalidity,
+		    uidvalidity, (long long)n);
+	y->cur = c;
+	return SYNC_OK;
+}
+
+static int
+forget_range(struct imap_sync *y, const struct imap_uid_range *r)
+{
+	uint32_t last = r->last < y->cur.uid ? r->last : y->cur.uid;
+	int rc;
+
+	for (uint32_t u = r->first; u && u <= last; u++) {
+		rc = store_message_forget_uid(y->ctx->store, acct_name(y),
+		    y->folder, y->cur.uidvalidity, u);
+		if (rc != STORE_OK && rc != STORE_NOTFOUND)
+			return rc;
+		if (u == UINT32_MAX)
+			break;
+	}
+	return STORE_OK;
+}
+
+/* Expunges reported by QRESYNC and the new HIGHESTMODSEQ, together. */
+static enum sync_rc
+folder_changes(struct imap_sync *y, const struct imap_folder_state *fs)
+{
+	struct folder_cursor c = y->cur;
+	size_t i;
+
+	if (fs->n_vanished == 0 && fs->highestmodseq == y->cur.modseq)
+		return SYNC_OK;
+	if (store_begin(y->ctx->store) != STORE_OK)
+		return store_fail(y, "begin");
+	for (i = 0; i < fs->n_vanished; i++)
+		if (forget_range(y, &fs->vanished[i]) != STORE_OK)
+			return store_fail(y, "forget uid");
+	c.modseq = fs->highestmodseq;
+	if (cursor_save(y, &c) != STORE_OK)
+		return store_fail(y, "cursor");
+	if (store_commit(y->ctx->store) != STORE_OK)
+		return store_fail(y, "commit");
+	if (fs->n_vanished)
+		log_info("imap account=%s folder=%s: %zu expunged ranges",
+		    acct_name(y), y->folder, fs->n_vanished);
+	y->cur = c;
+	return SYNC_OK;
+}
+
+static enum sync_rc
+folder_fetch_new(struct imap_sync *y, const struct imap_folder_state *fs)
+{
+	struct imap_fetch_handler h = { on_header, on_batch_end, y };
+	enum imap_status st;
+
+	/* UIDNEXT says whether anything is new: no SEARCH when not. */
+	if (fs->uidnext != 0 && fs->uidnext <= y->cur.uid + 1)
+		return SYNC_OK;
+	if (y->cur.uid == UINT32_MAX)
+		return SYNC_OK;
+	y->abort = SYNC_OK;
+	st = imap_session_fetch_headers(y->s, y->cur.uid + 1, 0,
+	    y->acct->batch > 0 ? (unsigned)y->acct->batch : 500, &h);
+	pending_clear(y);
+	return imap_rc(y, st, "FETCH");
+}
+
+static enum sync_rc
+sync_folder(struct imap_sync *y, const char *folder)
+{
+	struct imap_folder_state fs;
+	enum sync_rc rc;
+
+	memset(&fs, 0, sizeof(fs));
+	y->folder = folder;
+	y->in_sent = y->acct->sent && folder_is_sent(folder);
+	y->done = 0;
+	if (cursor_load(y, &y->cur) != STORE_OK) {
+		store_warn(y, "cursor");
+		return SYNC_STORE;
+	}
+	rc = imap_rc(y, imap_session_examine(y->s, folder,
+	    y->cur.uidvalidity, y->cur.uidvalidity ? y->cur.modseq : 0, &fs),
+	    "EXAMINE");
+	if (rc != SYNC_OK)
+		goto out;
+	y->highestmodseq = fs.highestmodseq;
+	y->exists = fs.exists;
+	if (fs.uidvalidity != y->cur.uidvalidity &&
+	    (rc = folder_reset(y, fs.uidvalidity)) != SYNC_OK)
+		goto out;
+	y->initial = y->cur.uid == 0;
+	if ((rc = folder_changes(y, &fs)) != SYNC_OK)
+		goto out;
+	rc = folder_fetch_new(y, &fs);
+	if (rc == SYNC_OK && y->done > 0)
+		log_info("imap account=%s folder=%s: %zu messages ingested, "
+		    "last uid %" PRIu32, acct_name(y), folder, y->done,
+		    y->cur.uid);
+out:
+	imap_folder_state_free(&fs);
+	return rc;
+}
+
+static bool
+is_idle_folder(const struct imap_account *a, const char *f)
+{
+	return a->n_idle_folders > 0 && strcmp(a->idle_folders[0], f) == 0;
+}
+
+/*
+ * Every folder once; the IDLE folder last, so that it is the one the
+ * session has examined when IDLE starts.  A refused folder is skipped;
+ * a lost connection or a failed store ends the pass.
+ */
+static enum sync_rc
+sync_all(struct imap_sync *y, bool *idle_ready)
+{
+	const struct imap_account *a = y->acct;
+	enum sync_rc rc, worst = SYNC_OK;
+	size_t i, pass;
+
+	*idle_ready = false;
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < a->n_folders; i++) {
+			if (is_idle_folder(a, a->folders[i]) != (pass == 1))
+				continue;
+			rc = sync_folder(y, a->folders[i]);
+			if (rc == SYNC_SKIP) {
+				worst = SYNC_SKIP;
+				continue;
+			}
+			if (rc != SYNC_OK)
+				return rc;
+			if (pass == 1)
+				*idle_ready = true;
+		}
+	wake_planner(y);
+	y->folder = NULL;
+	progress_set(y, worst == SYNC_OK ? "up to date" :
+	    "up to date, some folders skipped");
+	return SYNC_OK;
+}
+
+/* ---------------------------------------------------------- account */
+
+static struct classify_rules *
+rules_new(const struct config *cfg, const char *account)
+{
+	struct classify_sale_rule *sale;
+	const char *unsub[1];
+	size_t nunsub = 0;
+	char addr[MESSAGE_ADDR_MAX + 1], err[256];
+	struct classify_rules *r;
+	const char *u = cfg->send.unsubscribe_address;
+
+	if (u) {
+		if (strncasecmp(u, "mailto:", 7) == 0)
+			u += 7;
+		snprintf(addr, sizeof(addr), "%.*s", (int)strcspn(u, "?"), u);
+		unsub[nunsub++] = addr;
+	}
+	sale = xcalloc(cfg->n_sale_rules + 1, sizeof(*sale));
+	for (size_t i = 0; i < cfg->n_sale_rules; i++)
+		sale[i] = (struct classify_sale_rule){
+			.name = cfg->sale_rules[i].name,
+			.from_glob = cfg->sale_rules[i].sender,
+			.subject = cfg->sale_rules[i].subject,
+			.subject_regex = true,
+		};
+	r = classify_rules_new(unsub, nunsub, sale, cfg->n_sale_rules, err,
+	    sizeof(err));
+	if (!r)
+		log_warnx("imap account=%s: %s", account, err);
+	free(sale);
+	return r;
+}
+
+static struct imap_sync *
+sync_new(struct connector_ctx *ctx)
+{
+	struct imap_sync *y = xcalloc(1, sizeof(*y));
+
+	y->ctx = ctx;
+	y->acct = (const struct imap_account *)ctx->ep;
+	y->rules = rules_new(ctx->cfg, acct_name(y));
+	if (!y->rules) {
+		free(y);
+		return NULL;
+	}
+	y->lk = linker_new(ctx->cfg);
+	store_message_lookup(ctx->store, &y->lu);
+	return y;
+}
+
+static void
+sync_free(struct imap_sync *y)
+{
+	if (!y)
+		return;
+	pending_clear(y);
+	free(y->pend);
+	seen_free(y);
+	imap_session_close(y->s);
+	linker_free(y->lk);
+	classify_rules_free(y->rules);
+	free(y);
+}
+
+/* Whether retrying without a change of configuration can help. */
+static enum connector_result
+open_failure(const char *err)
+{
+	static const char *const fatal[] = { "certificate refused",
+	    "no secret", "offers no STARTTLS", "disables LOGIN",
+	    "AUTHENTICATIONFAILED", "uthentication failed" };
+
+	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
+		if (strstr(err, fatal[i]))
+			return CONNECTOR_FATAL;
+	return CONNECTOR_RETRY;
+}
+
+static enum connector_result
+imap_connect(struct imap_sync *y)
+{
+	char err[512];
+
+	y->s = imap_session_open(&y->acct->ep, err, sizeof(err));
+	if (!y->s) {
+		log_warnx("imap account=%s: %s", acct_name(y), err);
+		progress_set(y, "cannot connect: %s", err);
+		return open_failure(err);
+	}
+	log_info("imap account=%s: connected to %s:%d", acct_name(y),
+	    y->acct->ep.host, y->acct->ep.port);
+	return CONNECTOR_OK;
+}
+
+static enum connector_result
+sync_result(enum sync_rc rc)
+{
+	return rc == SYNC_OK || rc == SYNC_STOP ? CONNECTOR_OK :
+	    CONNECTOR_RETRY;
+}
+
+/* Empties the wake-up fd that IMAP IDLE saw readable. */
+static void
+wake_drain(struct connector_ctx *ctx)
+{
+	connector_wait(ctx, -1, 0, 0);
+}
+
+static int
+idle_seconds(const struct imap_sync *y)
+{
+	int s = IMAP_IDLE_MAX;
+
+	/* The other folders are polled at each IDLE renewal. */
+	if (y->acct->n_folders > 1 && y->acct->poll > 0 && y->acct->poll < s)
+		s = y->acct->poll;
+	return s;
+}
+
+/* One round of waiting: IDLE when we can, else sleep out the poll. */
+static enum sync_rc
+watch_once(struct imap_sync *y, bool *idle_ready)
+{
+	const char *f;
+	enum sync_rc rc;
+
+	if (!*idle_ready || !(imap_session_caps(y->s) & IMAP_CAP_IDLE)) {
+		connector_wait(y->ctx, -1, 0, y->acct->poll * 1000);
+		if (connector_stopping(y->ctx))
+			return SYNC_STOP;
+		return sync_all(y, idle_ready);
+	}
+	f = y->acct->idle_folders[0];
+	switch (imap_session_idle(y->s, idle_seconds(y), y->ctx->fd)) {
+	case IMAP_IDLE_CHANGED:
+		log_trace(TRACE_IMAP, "imap account=%s folder=%s: changed",
+		    acct_name(y), f);
+		if (connector_stopping(y->ctx))
+			return SYNC_STOP;
+		rc = sync_folder(y, f);
+		if (rc == SYNC_OK)
+			wake_planner(y);
+		if (rc != SYNC_SKIP)
+			return rc;
+		*idle_ready = false;
+		return SYNC_OK;
+	case IMAP_IDLE_TIMEOUT:
+		return sync_all(y, idle_ready);
+	case IMAP_IDLE_WOKEN:
+		wake_drain(y->ctx);
+		if (connector_stopping(y->ctx))
+			return SYNC_STOP;
+		return sync_all(y, idle_ready);
+	case IMAP_IDLE_ERROR:
+	default:
+		log_warnx("imap account=%s folder=%s: IDLE: %s", acct_name(y),
+		    f, imap_session_error(y->s));
+		return SYNC_FAIL;
+	}
+}
+
+static enum connector_result
+imap_run(struct connector_ctx *ctx)
+{
+	struct imap_sync *y = sync_new(ctx);
+	enum connector_result r;
+	enum sync_rc rc;
+	bool idle_ready;
+
+	if (!y)
+		return CONNECTOR_FATAL;
+	r = imap_connect(y);
+	if (r != CONNECTOR_OK)
+		goto out;
+	rc = sync_all(y, &idle_ready);
+	if (rc == SYNC_OK)
+		connector_healthy(ctx);
+	while (rc == SYNC_OK && !connector_stopping(ctx))
+		rc = watch_once(y, &idle_ready);
+	r = sync_result(rc);
+out:
+	wake_planner(y);
+	sync_free(y);
+	return r;
+}
+
+static enum connector_result
+imap_once(struct connector_ctx *ctx)
+{
+	struct imap_sync *y = sync_new(ctx);
+	enum connector_result r;
+	bool idle_ready;
+
+	if (!y)
+		return CONNECTOR_FATAL;
+	r = imap_connect(y);
+	if (r == CONNECTOR_OK)
+		r = sync_result(sync_all(y, &idle_ready));
+	sync_free(y);
+	return r;
+}
+
+const struct connector_ops imap_connector = {
+	.name = "imap",
+	.kind = "imap",
+	.run = imap_run,
+	.once = imap_once,
+};

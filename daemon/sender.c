@@ -1,0 +1,1178 @@
+/*
+ * The sender (sender.h): rendering an outbox row into a message, the
+ * checks made again at send time, and the connector that sends.
+ */
+#include "sender.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "address.h"
+#include "clock.h"
+#include "config.h"
+#include "connector.h"
+#include "log.h"
+#include "mime_build.h"
+#include "smtp_session.h"
+#include "store.h"
+#include "store_message.h"
+#include "store_outbox.h"
+#include "template.h"
+#include "when.h"
+#include "xmalloc.h"
+#include "zone.h"
+
+/* A sending thread idles at most this long before looking again. */
+#define SENDER_IDLE_MAX_MS	(60 * 1000)
+/* A connection idle longer than this is checked with NOOP before use. */
+#define SENDER_IDLE_CHECK	30
+
+/* ---- time zones ---- */
+
+/*
+ * libical loads a zone on its first lookup and may extend its cached
+ * transitions on a conversion: neither is safe from several threads, so
+ * every zone call of the sending threads goes through this lock.
+ */
+static pthread_mutex_t sender_zone_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+sender_local(int64_t t, const char *tz, const char *fallback,
+    struct local_time *lt)
+{
+	pthread_mutex_lock(&sender_zone_lock);
+	zone_local(t, zone_get_or(tz, fallback), lt);
+	pthread_mutex_unlock(&sender_zone_lock);
+}
+
+static int64_t
+sender_outside_quiet(int64_t t, const char *tz, const char *fallback,
+    int start, int end)
+{
+	int64_t r;
+
+	pthread_mutex_lock(&sender_zone_lock);
+	r = when_outside_quiet(t, zone_get_or(tz, fallback), start, end);
+	pthread_mutex_unlock(&sender_zone_lock);
+	return r;
+}
+
+/* Minutes east of UTC of [rapport] timezone at t, for the Date header. */
+static int
+sender_utc_offset(const struct config *cfg, int64_t t)
+{
+	struct local_time lt;
+	struct tm tm;
+
+	sender_local(t, cfg->timezone, NULL, &lt);
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = lt.year - 1900;
+	tm.tm_mon = lt.month - 1;
+	tm.tm_mday = lt.day;
+	tm.tm_hour = lt.hour;
+	tm.tm_min = lt.minute;
+	tm.tm_sec = lt.second;
+	return (int)(((int64_t)timegm(&tm) - t) / 60);
+}
+
+/* ---- messages ---- */
+
+void
+sender_message_init(struct sender_message *m)
+{
+	memset(m, 0, sizeof(*m));
+	strbuf_init(&m->data, 0);
+}
+
+void
+sender_message_free(struct sender_message *m)
+{
+	strbuf_free(&m->data);
+	free(m->recipient);
+	free(m->from_addr);
+	memset(m, 0, sizeof(*m));
+}
+
+int64_t
+sender_retry_delay(int attempts)
+{
+	int64_t d = SENDER_RETRY_FIRST;
+
+	for (int i = 1; i < attempts && d < SENDER_RETRY_MAX; i++)
+		d *= 2;
+	return d < SENDER_RETRY_MAX ? d : SENDER_RETRY_MAX;
+}
+
+/*
+ * "Kim Sales <kim@example.com>" or "kim@example.com" into a display name
+ * (NULL when none) and an address.  -1 if there is no address.
+ */
+static int
+sender_parse_from(const char *from, char **name, char **addr)
+{
+	const char *lt = strrchr(from, '<'), *gt;
+	size_t n;
+
+	*name = *addr = NULL;
+	if (lt == NULL) {
+		n = strspn(from, " \t");
+		*addr = xstrdup(from + n);
+		(*addr)[strcspn(*addr, " \t")] = '\0';
+		return **addr ? 0 : -1;
+	}
+	if ((gt = strchr(lt, '>')) == NULL || gt == lt + 1)
+		return -1;
+	*addr = xstrndup(lt + 1, (size_t)(gt - lt - 1));
+	while (lt > from && (lt[-1] == ' ' || lt[-1] == '\t'))
+		lt--;
+	while (from < lt && (*from == ' ' || *from == '\t'))
+		from++;
+	if (lt - from >= 2 && *from == '"' && lt[-1] == '"') {
+		from++;
+		lt--;
+	}
+	if (lt > from)
+		*name = xstrndup(from, (size_t)(lt - from));
+	return 0;
+}
+
+/* ---- template variables ---- */
+
+#define SENDER_VARS_MAX	32
+
+struct sender_vars {
+	const char	*name[SENDER_VARS_MAX];
+	char		*value[SENDER_VARS_MAX];
+	size_t		 n;
+};
+
+static void
+vars_set(struct sender_vars *v, const char *name, const char *value)
+{
+	if (value == NULL || v->n == SENDER_VARS_MAX)
+		return;
+	v->name[v->n] = name;
+	v->value[v->n++] = xstrdup(value);
+}
+
+static void
+vars_setf(struct sender_vars *v, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+vars_setf(struct sender_vars *v, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+	char buf[64];
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	vars_set(v, name, buf);
+}
+
+static void
+vars_free(struct sender_vars *v)
+{
+	for (size_t i = 0; i < v->n; i++)
+		free(v->value[i]);
+	v->n = 0;
+}
+
+static const char *
+vars_lookup(void *ctx, const char *name)
+{
+	struct sender_vars *v = ctx;
+
+	for (size_t i = 0; i < v->n; i++)
+		if (strcmp(v->name[i], name) == 0)
+			return v->value[i];
+	return NULL;
+}
+
+/*
+ * PREFIX.first_name (the stored one, else the name's first word) and,
+ * for the customer, customer.last_name (the last word of several).
+ */
+static void
+vars_name_parts(struct sender_vars *v, const char *first_key,
+    const char *last_key, const char *name, const char *first)
+{
+	const char *sp;
+	char *word;
+
+	if (name == NULL)
+		return;
+	if (first && *first)
+		vars_set(v, first_key, first);
+	else {
+		word = xstrndup(name, strcspn(name, " \t"));
+		vars_set(v, first_key, word);
+		free(word);
+	}
+	if (last_key && (sp = strrchr(name, ' ')) && sp[1] != '\0')
+		vars_set(v, last_key, sp + 1);
+}
+
+static void
+vars_date(struct sender_vars *v, const char *name, const char *time_name,
+    int64_t t, const struct customer *c, const struct config *cfg)
+{
+	struct local_time lt;
+
+	if (t == 0)
+		return;
+	sender_local(t, c->tz, cfg->timezone, &lt);
+	vars_setf(v, name, "%04d-%02d-%02d", lt.year, lt.month, lt.day);
+	if (time_name)
+		vars_setf(v, time_name, "%02d:%02d", lt.hour, lt.minute);
+}
+
+static void
+vars_customer(struct sender_vars *v, const struct customer *c,
+    const struct outbox_row *row, int64_t now, const struct config *cfg)
+{
+	struct local_time lt;
+	const char *occ;
+	int year;
+
+	vars_set(v, "customer.name", c->name);
+	vars_name_parts(v, "customer.first_name", "customer.last_name", c->name,
+	    c->first_name);
+	vars_set(v, "customer.company", c->company);
+	if (c->n_emails > 0)
+		vars_set(v, "customer.email", c->emails[0]);
+	if (c->birth_year <= 0)
+		return;
+	/* A birthday card's year is its occurrence ("2027", "birthday:2027"). */
+	occ = row->occurrence ? strrchr(row->occurrence, ':') : NULL;
+	occ = occ ? occ + 1 : row->occurrence;
+	year = occ ? atoi(occ) : 0;
+	if (year < 1000 || year > 9999) {
+		sender_local(now, c->tz, cfg->timezone, &lt);
+		year = lt.year;
+	}
+	if (year > c->birth_year)
+		vars_setf(v, "customer.age", "%d", year - c->birth_year);
+}
+
+static void
+vars_sender(struct sender_vars *v, const char *name, const char *addr)
+{
+	if (name)
+		vars_set(v, "sender.name", name);
+	vars_name_parts(v, "sender.first_name", NULL, name, NULL);
+	vars_set(v, "sender.email", addr);
+}
+
+/* The mailto: of List-Unsubscribe: [send] unsubscribe_address, else From. */
+static char *
+sender_unsubscribe_mailto(const struct config *cfg, const char *from_addr)
+{
+	const char *a = cfg->send.unsubscribe_address;
+	char *s;
+
+	if (a && strncasecmp(a, "mailto:", 7) == 0)
+		a += 7;
+	if (a == NULL || *a == '\0')
+		a = from_addr;
+	if (xasprintf(&s, "mailto:%s?subject=unsubscribe", a) < 0)
+		return NULL;
+	return s;
+}
+
+/* What the row was planned for: a sale, a referral, a meeting, a message. */
+static void
+vars_ref(struct store *st, struct sender_vars *v, const struct outbox_row *row,
+    const struct customer *c, const struct config *cfg)
+{
+	struct outbox_ref ref;
+	struct customer other;
+
+	if (row->ref_kind == NULL ||
+	    store_outbox_ref_get(st, row->ref_kind, row->ref_id, &ref) !=
+	    STORE_OK)
+		return;
+	if (strcmp(row->ref_kind, "sale") == 0) {
+		vars_set(v, "sale.product", ref.product);
+		vars_date(v, "sale.date", NULL, ref.at, c, cfg);
+	} else if (strcmp(row->ref_kind, "event") == 0) {
+		vars_set(v, "meeting.summary", ref.summary);
+		vars_set(v, "meeting.location", ref.location);
+		vars_date(v, "meeting.date", "meeting.time", ref.at, c, cfg);
+	} else if (strcmp(row->ref_kind, "message") == 0) {
+		vars_set(v, "message.subject", ref.summary);
+		vars_date(v, "message.date", NULL, ref.at, c, cfg);
+	}
+	/* The person referred (or whose sale it was), seen by the referrer. */
+	if (ref.other_id != 0 && ref.other_id != c->id &&
+	    store_customer_get(st, ref.other_id, &other) == STORE_OK) {
+		vars_set(v, "referral.name", other.name);
+		vars_name_parts(v, "referral.first_name", NULL, other.name,
+		    other.first_name);
+		customer_clear(&other);
+	}
+	outbox_ref_clear(&ref);
+}
+
+/* ---- rendering ---- */
+
+struct sender_parts {
+	char	*from_name;
+	char	*from_addr;
+	char	*mailto;
+};
+
+static void
+sender_parts_free(struct sender_parts *p)
+{
+	free(p->from_name);
+	free(p->from_addr);
+	free(p->mailto);
+}
+
+static const char *
+sender_from(const struct sender_env *env)
+{
+	if (env->acct && env->acct->from)
+		return env->acct->from;
+	return env->cfg->from;
+}
+
+/* The List-Unsubscribe headers of a newsletter (RFC 2369, RFC 8058). */
+static size_t
+sender_list_headers(const struct sender_env *env, const char *mailto,
+    struct mime_header h[2], struct strbuf *value)
+{
+	const char *url = env->cfg->send.unsubscribe_url;
+
+	strbuf_addf(value, "<%s>", mailto);
+	if (url && *url)
+		strbuf_addf(value, ", <%s>", url);
+	h[0].name = "List-Unsubscribe";
+	h[0].value = strbuf_str(value);
+	if (url == NULL || *url == '\0')
+		return 1;
+	h[1].name = "List-Unsubscribe-Post";
+	h[1].value = "List-Unsubscribe=One-Click";
+	return 2;
+}
+
+static int
+sender_build(const struct sender_env *env, const struct template *t,
+    const struct customer *c, const struct sender_parts *p,
+    const char *message_id, int64_t now, struct template_output *o,
+    struct sender_message *out, char *err, size_t errlen)
+{
+	struct mime_header h[2];
+	struct strbuf lu;
+	struct mime_message m;
+	int rc;
+
+	strbuf_init(&lu, 0);
+	memset(&m, 0, sizeof(m));
+	m.from_name = p->from_name;
+	m.from_addr = p->from_addr;
+	m.to_name = c->name;
+	m.to_addr = out->recipient;
+	m.subject = strbuf_str(&o->subject);
+	m.date = now;
+	m.utc_offset = sender_utc_offset(env->cfg, now);
+	m.message_id = message_id;
+	if (t->kind == TEMPLATE_NEWSLETTER) {
+		m.headers = h;
+		m.nheaders = sender_list_headers(env, p->mailto, h, &lu);
+	}
+	m.text = o->text.buf ? o->text.buf : "";
+	m.text_len = o->text.len;
+	m.html = o->html.buf;
+	m.html_len = o->html.len;
+	strbuf_reset(&out->data);
+	rc = mime_build(&m, &out->data, err, errlen);
+	strbuf_free(&lu);
+	return rc;
+}
+
+/* Renders with the customer and template already at hand. */
+static int
+sender_render_with(struct store *st, const struct sender_env *env,
+    const struct outbox_row *row, const struct customer *c,
+    const struct template *t, const char *message_id, int64_t now,
+    struct sender_message *out, char *err, size_t errlen)
+{
+	struct sender_vars v = { .n = 0 };
+	struct sender_parts p = { NULL, NULL, NULL };
+	struct template_output o;
+	char preview[320];
+	int rc = -1;
+
+	template_output_init(&o);
+	free(out->recipient);
+	free(out->from_addr);
+	out->recipient = out->from_addr = NULL;
+	out->tmpl = t;
+	if (c->n_emails == 0) {
+		snprintf(err, errlen, "customer %lld has no address",
+		    (long long)c->id);
+		goto out;
+	}
+	if (sender_from(env) == NULL ||
+	    sender_parse_from(sender_from(env), &p.from_name, &p.from_addr) < 0) {
+		snprintf(err, errlen, "no usable From address (from =)");
+		goto out;
+	}
+	if (message_id == NULL) {
+		snprintf(preview, sizeof(preview), "<rapport.preview@%s>",
+		    address_domain(p.from_addr) ? address_domain(p.from_addr) :
+		    "localhost");
+		message_id = preview;
+	}
+	out->recipient = xstrdup(c->emails[0]);
+	out->from_addr = xstrdup(p.from_addr);
+	p.mailto = sender_unsubscribe_mailto(env->cfg, p.from_addr);
+	vars_customer(&v, c, row, now, env->cfg);
+	vars_sender(&v, p.from_name, p.from_addr);
+	vars_ref(st, &v, row, c, env->cfg);
+	vars_set(&v, "unsubscribe.mailto", p.mailto);
+	vars_set(&v, "unsubscribe.url", env->cfg->send.unsubscribe_url);
+	template_render(t, vars_lookup, &v, &o);
+	rc = sender_build(env, t, c, &p, message_id, now, &o, out, err,
+	    errlen);
+out:
+	template_output_free(&o);
+	vars_free(&v);
+	sender_parts_free(&p);
+	return rc;
+}
+
+int
+sender_render(struct store *st, const struct sender_env *env,
+    const struct outbox_row *row, const char *lang, const char *message_id,
+    int64_t now, struct sender_message *out, char *err, size_t errlen)
+{
+	const struct template *t;
+	struct customer c;
+	int rc;
+
+	if (store_customer_get(st, row->customer_id, &c) != STORE_OK) {
+		snprintf(err, errlen, "%s", store_errmsg(st));
+		return -1;
+	}
+	t = env->templates ? template_set_get(env->templates, row->template,
+	    lang ? lang : c.lang) : NULL;
+	if (t == NULL) {
+		snprintf(err, errlen, "no template \"%s\"", row->template);
+		customer_clear(&c);
+		return -1;
+	}
+	rc = sender_render_with(st, env, row, &c, t, message_id, now, out,
+	    err, errlen);
+	customer_clear(&c);
+	return rc;
+}
+
+/* ---- checks at send time ---- */
+
+/* When the fact behind a follow-up happened: replies count from then. */
+static int64_t
+sender_trigger_time(struct store *st, const struct outbox_row *row)
+{
+	struct outbox_ref ref;
+	int64_t t = row->created_at;
+
+	if (row->ref_kind &&
+	    store_outbox_ref_get(st, row->ref_kind, row->ref_id, &ref) ==
+	    STORE_OK) {
+		if (strcmp(row->ref_kind, "event") == 0)
+			t = ref.end_at;
+		else if (strcmp(row->ref_kind, "message") == 0)
+			t = ref.at + 1;	/* the first message is no reply */
+		else
+			t = ref.at;
+		outbox_ref_clear(&ref);
+	}
+	return t;
+}
+
+const char *
+sender_check(struct store *st, const struct sender_env *env,
+    const struct outbox_row *row, const struct customer *c,
+    const struct template *t, bool *error, char *buf, size_t len)
+{
+	char *reason = NULL;
+	bool replied = false;
+	int rc;
+
+	*error = false;
+	if (c->do_not_contact)
+		return "do-not-contact";
+	if (c->n_emails == 0)
+		return "no address";
+	rc = store_suppression_get(st, c->emails[0], &reason);
+	if (rc == STORE_OK) {
+		snprintf(buf, len, "suppressed: %s", reason ? reason : "");
+		free(reason);
+		return buf;
+	}
+	if (rc != STORE_NOTFOUND) {
+		*error = true;
+		return "store error";
+	}
+	if (strcmp(row->kind, "newsletter") == 0 && !c->newsletter)
+		return "no newsletter consent";
+	/* Unless: replied, and a reply ends the rest of a sequence. */
+	if (t && t->kind == TEMPLATE_FOLLOW_UP &&
+	    (t->unless_replied || t->step > 1)) {
+		if (store_customer_replied_since(st, c->id,
+		    sender_trigger_time(st, row), &replied) != STORE_OK) {
+			*error = true;
+			return "store error";
+		}
+		if (replied)
+			return "replied";
+	}
+	return NULL;
+}
+
+/* ---- sending ---- */
+
+struct sender_pool;
+
+/* One sending thread: its store connection and its SMTP connection. */
+struct sender_worker {
+	struct connector_ctx	*ctx;
+	struct sender_pool	*pool;		/* NULL: the connector's thread */
+	struct sender_env	 env;
+	struct store		*st;
+	int			 fd;		/* stop and wake-ups */
+	const char		*account;
+	struct smtp_session	*session;
+	bool			 used;		/* RSET before the next message */
+	int64_t			 last_used;
+	/* Over budget until then: claim nothing, every row would wait. */
+	int64_t			 budget_until;
+	struct sender_message	 msg;
+	unsigned		 failures;
+	unsigned		 seed;
+	pthread_t		 thread;
+};
+
+/* The extra threads of an account with connections > 1. */
+struct sender_pool {
+	atomic_bool		 stop;
+	struct sender_worker	*w;
+	size_t			 n;
+};
+
+static bool
+sender_stopping(const struct sender_worker *w)
+{
+	if (w->pool && atomic_load(&w->pool->stop))
+		return true;
+	return w->ctx && connector_stopping(w->ctx);
+}
+
+static void
+sender_close(struct sender_worker *w)
+{
+	smtp_session_close(w->session);
+	w->session = NULL;
+	w->used = false;
+}
+
+/* A connection ready for the next message, or -1 with the reason. */
+static int
+sender_connect(struct sender_worker *w, char *err, size_t errlen)
+{
+	const struct endpoint *ep = &w->env.acct->ep;
+
+	if (w->session && clock_now() - w->last_used > SENDER_IDLE_CHECK &&
+	    !smtp_session_alive(w->session))
+		sender_close(w);
+	if (w->session && w->used && smtp_session_reset(w->session) < 0)
+		sender_close(w);
+	w->used = false;
+	if (w->session)
+		return 0;
+	w->session = smtp_session_open(ep, NULL, err, errlen);
+	if (w->session == NULL)
+		return -1;
+	log_trace(TRACE_SMTP, "sender account=%s: connected", w->account);
+	return 0;
+}
+
+/* Writes the message as DIR/ID.eml, atomically. */
+static int
+sender_dry_run(struct sender_worker *w, const struct outbox_row *row,
+    char *err, size_t errlen)
+{
+	const char *dir = w->env.cfg->send.dry_run;
+	char tmp[4096], path[4096];
+	FILE *f;
+	int rc = -1;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "%.200s: %s", dir, strerror(errno));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/%lld.eml", dir, (long long)row->id);
+	snprintf(tmp, sizeof(tmp), "%s/.%lld.eml.tmp", dir, (long long)row->id);
+	if ((f = fopen(tmp, "we")) == NULL) {
+		snprintf(err, errlen, "%.200s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	if (fwrite(w->msg.data.buf, 1, w->msg.data.len, f) == w->msg.data.len &&
+	    fflush(f) == 0)
+		rc = 0;
+	if (fclose(f) != 0)
+		rc = -1;
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -1;
+	if (rc < 0) {
+		snprintf(err, errlen, "%.200s: %s", path, strerror(errno));
+		unlink(tmp);
+	}
+	return rc;
+}
+
+/* Logs a store failure; the row's lease runs out and it comes back. */
+static int
+sender_store_failed(struct sender_worker *w, const struct outbox_row *row)
+{
+	log_warnx("sender account=%s outbox=%lld: %s", w->account,
+	    (long long)row->id, store_errmsg(w->st));
+	return -1;
+}
+
+/* A 4xx (or a lost connection): later with backoff, or failed at last. */
+static int
+sender_tempfail(struct sender_worker *w, const struct outbox_row *row,
+    int64_t now, const char *text)
+{
+	int attempts = row->attempts + 1;
+	int rc;
+
+	if (attempts >= w->env.cfg->send.retry_max) {
+		log_notice("sender account=%s outbox=%lld: failed after %d "
+		    "attempts: %s", w->account, (long long)row->id, attempts,
+		    text);
+		rc = store_outbox_fail(w->st, row->id, text);
+	} else {
+		log_info("sender account=%s outbox=%lld: deferred (attempt "
+		    "%d): %s", w->account, (long long)row->id, attempts, text);
+		rc = store_outbox_defer(w->st, row->id,
+		    now + sender_retry_delay(attempts), true, text);
+	}
+	return rc == STORE_OK ? 0 : sender_store_failed(w, row);
+}
+
+/*
+ * Sends the rendered message.  0 when the row's fate is recorded; -1
+ * when no connection could be opened (the row is planned again) or the
+ * store failed.
+ */
+static int
+sender_deliver(struct sender_worker *w, const struct outbox_row *row,
+    int64_t now)
+{
+	struct smtp_reply r;
+	const char *rcpt = w->msg.recipient;
+	char err[512];
+	int rc;
+
+	if (sender_connect(w, err, sizeof(err)) < 0) {
+		log_warnx("sender account=%s: %s", w->account, err);
+		if (store_outbox_defer(w->st, row->id, now, false, err) !=
+		    STORE_OK)
+			sender_store_failed(w, row);
+		return -1;
+	}
+	memset(&r, 0, sizeof(r));
+	smtp_session_send(w->session, w->msg.from_addr, &rcpt, 1,
+	    w->msg.data.buf, w->msg.data.len, &r);
+	w->last_used = clock_now();
+	switch (r.status) {
+	case SMTP_OK:
+		w->used = true;
+		log_info("sender account=%s outbox=%lld: sent: %s", w->account,
+		    (long long)row->id, r.text);
+		rc = store_outbox_sent(w->st, row->id, now, r.text) ==
+		    STORE_OK ? 0 : sender_store_failed(w, row);
+		break;
+	case SMTP_PERMFAIL:
+		log_notice("sender account=%s outbox=%lld: failed: %s",
+		    w->account, (long long)row->id, r.text);
+		rc = store_outbox_fail(w->st, row->id, r.text) == STORE_OK ?
+		    0 : sender_store_failed(w, row);
+		break;
+	case SMTP_CONNECTION:
+		sender_close(w);
+		/* FALLTHROUGH */
+	case SMTP_TEMPFAIL:
+	default:
+		rc = sender_tempfail(w, row, now, r.text);
+		break;
+	}
+	smtp_reply_clear(&r);
+	return rc;
+}
+
+static int
+sender_skip(struct sender_worker *w, const struct outbox_row *row,
+    const char *why)
+{
+	log_info("sender account=%s outbox=%lld: skipped: %s", w->account,
+	    (long long)row->id, why);
+	return store_outbox_skip(w->st, row->id, why) == STORE_OK ? 0 :
+	    sender_store_failed(w, row);
+}
+
+static int
+sender_fail(struct sender_worker *w, const struct outbox_row *row,
+    const char *why)
+{
+	log_warnx("sender account=%s outbox=%lld: failed: %s", w->account,
+	    (long long)row->id, why);
+	return store_outbox_fail(w->st, row->id, why) == STORE_OK ? 0 :
+	    sender_store_failed(w, row);
+}
+
+static int
+sender_defer(struct sender_worker *w, const struct outbox_row *row,
+    int64_t until, const char *why)
+{
+	char at[32];
+
+	clock_format_utc(until, at, sizeof(at));
+	log_debug("sender account=%s outbox=%lld: %s, until %s", w->account,
+	    (long long)row->id, why, at);
+	return store_outbox_defer(w->st, row->id, until, false, why) ==
+	    STORE_OK ? 0 : sender_store_failed(w, row);
+}
+
+/* When the account may send one more (budget), or now. */
+static int
+sender_budget(struct sender_worker *w, int64_t now, int64_t *when)
+{
+	const struct send_config *sc = &w->env.cfg->send;
+	int64_t *times = NULL;
+	size_t n = 0;
+
+	*when = now;
+	if (sc->dry_run || (sc->per_minute <= 0 && sc->per_day <= 0))
+		return 0;
+	if (store_outbox_sent_times(w->st, w->account, now - 86400, &times,
+	    &n) != STORE_OK)
+		return -1;
+	*when = when_budget(now, times, n, sc->per_minute, sc->per_day);
+	free(times);
+	return 0;
+}
+
+/* "<rapport.ROWID.RANDOM@domain>": unique without coordination. */
+static void
+sender_message_id(const struct outbox_row *row, const char *from_addr,
+    char *buf, size_t len)
+{
+	unsigned char rnd[8];
+	char hex[17];
+	const char *domain = from_addr ? address_domain(from_addr) : NULL;
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		memcpy(rnd, &row->created_at, sizeof(rnd));
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+	snprintf(buf, len, "<rapport.%lld.%s@%s>", (long long)row->id, hex,
+	    domain && *domain ? domain : "localhost");
+}
+
+/* Quiet hours in the recipient's zone, then the budget: -1 store error,
+ * 1 deferred, 2 deferred and the account is over budget, 0 may go now. */
+static int
+sender_timing(struct sender_worker *w, const struct outbox_row *row,
+    const struct customer *c, int64_t now)
+{
+	const struct send_config *sc = &w->env.cfg->send;
+	int64_t when;
+
+	if (sc->quiet_start >= 0) {
+		when = sender_outside_quiet(now, c->tz, w->env.cfg->timezone,
+		    sc->quiet_start, sc->quiet_end);
+		if (when > now)
+			return sender_defer(w, row, when, "quiet hours") < 0 ?
+			    -1 : 1;
+	}
+	if (sender_budget(w, now, &when) < 0)
+		return sender_store_failed(w, row);
+	if (when > now) {
+		w->budget_until = when;
+		return sender_defer(w, row, when, "over budget") < 0 ? -1 : 2;
+	}
+	return 0;
+}
+
+/* Fixes the row's Message-ID (once) and renders.  -1: failed row. */
+static int
+sender_prepare(struct sender_worker *w, struct outbox_row *row,
+    const struct customer *c, const struct template *t, int64_t now,
+    char *err, size_t errlen)
+{
+	char *from_name = NULL, *from_addr = NULL;
+	char mid[320];
+
+	if (row->message_id == NULL) {
+		if (sender_from(&w->env))
+			sender_parse_from(sender_from(&w->env), &from_name,
+			    &from_addr);
+		sender_message_id(row, from_addr, mid, sizeof(mid));
+		free(from_name);
+		free(from_addr);
+		row->message_id = xstrdup(mid);
+	}
+	if (store_outbox_set_message_id(w->st, row->id, row->message_id,
+	    c->n_emails ? c->emails[0] : NULL) != STORE_OK) {
+		snprintf(err, errlen, "%s", store_errmsg(w->st));
+		return -2;
+	}
+	return sender_render_with(w->st, &w->env, row, c, t, row->message_id,
+	    now, &w->msg, err, errlen);
+}
+
+/* Everything for one claimed row.  -1: stop this pass (retry later);
+ * 1: stop this pass (over budget). */
+static int
+sender_one(struct sender_worker *w, struct outbox_row *row)
+{
+	const struct template *t;
+	struct customer c;
+	const char *why;
+	char buf[512];
+	int64_t now = clock_now();
+	bool error;
+	int rc;
+
+	if ((rc = store_customer_get(w->st, row->customer_id, &c)) != STORE_OK)
+		return rc == STORE_NOTFOUND ? sender_skip(w, row,
+		    "customer gone") : sender_store_failed(w, row);
+	t = w->env.templates ? template_set_get(w->env.templates,
+	    row->template, c.lang) : NULL;
+	why = sender_check(w->st, &w->env, row, &c, t, &error, buf,
+	    sizeof(buf));
+	if (error)
+		rc = sender_store_failed(w, row);
+	else if (why)
+		rc = sender_skip(w, row, why);
+	else if (t == NULL) {
+		snprintf(buf, sizeof(buf), "no template \"%s\"", row->template);
+		rc = sender_fail(w, row, buf);
+	} else if ((rc = sender_timing(w, row, &c, now)) != 0)
+		rc = rc < 0 ? -1 : rc == 2 ? 1 : 0;
+	else if ((rc = sender_prepare(w, row, &c, t, now, buf,
+	    sizeof(buf))) < 0)
+		rc = rc == -2 ? sender_store_failed(w, row) :
+		    sender_fail(w, row, buf);
+	else if (w->env.cfg->send.dry_run) {
+		if (sender_dry_run(w, row, buf, sizeof(buf)) < 0)
+			rc = sender_fail(w, row, buf);
+		else
+			rc = store_outbox_sent(w->st, row->id, now, "dry-run") ==
+			    STORE_OK ? 0 : sender_store_failed(w, row);
+	} else
+		rc = sender_deliver(w, row, now);
+	customer_clear(&c);
+	return rc;
+}
+
+/* Sends everything due now.  CONNECTOR_RETRY when it had to stop. */
+static enum connector_result
+sender_pass(struct sender_worker *w)
+{
+	struct outbox_row row;
+	int rc;
+
+	while (!sender_stopping(w)) {
+		if (clock_now() < w->budget_until)
+			return CONNECTOR_OK;
+		rc = store_outbox_claim(w->st, w->account, clock_now(),
+		    SENDER_LEASE, &row);
+		if (rc == STORE_NOTFOUND)
+			return CONNECTOR_OK;
+		if (rc != STORE_OK) {
+			log_warnx("sender account=%s: %s", w->account,
+			    store_errmsg(w->st));
+			return CONNECTOR_RETRY;
+		}
+		rc = sender_one(w, &row);
+		outbox_row_clear(&row);
+		if (rc < 0)
+			return CONNECTOR_RETRY;
+		if (rc > 0)
+			return CONNECTOR_OK;
+	}
+	return CONNECTOR_OK;
+}
+
+static void
+sender_worker_init(struct sender_worker *w, struct connector_ctx *ctx,
+    const struct template_set *templates)
+{
+	memset(w, 0, sizeof(*w));
+	w->ctx = ctx;
+	w->env.cfg = ctx->cfg;
+	w->env.acct = (const struct smtp_account *)ctx->ep;
+	w->env.templates = templates;
+	w->account = ctx->ep && ctx->ep->name ? ctx->ep->name : "default";
+	w->fd = -1;
+	w->seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)w;
+	sender_message_init(&w->msg);
+}
+
+static void
+sender_worker_fini(struct sender_worker *w)
+{
+	sender_close(w);
+	sender_message_free(&w->msg);
+}
+
+/* Waits up to ms for a wake-up or a stop; true when stopping. */
+static bool
+sender_wait(struct sender_worker *w, int ms)
+{
+	struct pollfd pfd = { .fd = w->fd, .events = POLLIN };
+	uint64_t n;
+
+	if (w->pool == NULL)
+		return connector_wait(w->ctx, -1, 0, ms) ==
+		    CONNECTOR_WAIT_ERROR || sender_stopping(w);
+	if (sender_stopping(w))
+		return true;
+	while (poll(&pfd, 1, ms) < 0 && errno == EINTR)
+		;
+	if (pfd.revents & POLLIN)
+		while (read(w->fd, &n, sizeof(n)) < 0 && errno == EINTR)
+			;
+	return sender_stopping(w);
+}
+
+/* How long to idle: until the next row is due, at most a minute. */
+static int
+sender_idle_ms(struct sender_worker *w)
+{
+	int64_t next, now = clock_now();
+
+	if (store_outbox_next_due(w->st, &next) != STORE_OK)
+		return SENDER_IDLE_MAX_MS;
+	if (next < w->budget_until)
+		next = w->budget_until;
+	if (next <= now)
+		return 1000;	/* leased by another thread, or just deferred */
+	if (next - now >= SENDER_IDLE_MAX_MS / 1000)
+		return SENDER_IDLE_MAX_MS;
+	return (int)(next - now) * 1000;
+}
+
+/* A sending thread's life: passes, idling between them. */
+static void
+sender_loop(struct sender_worker *w)
+{
+	unsigned ms;
+
+	while (!sender_stopping(w)) {
+		if (sender_pass(w) == CONNECTOR_RETRY) {
+			sender_close(w);
+			ms = connector_backoff_ms(++w->failures,
+			    (unsigned)rand_r(&w->seed));
+			log_notice("sender account=%s: retrying in %u.%03u s",
+			    w->account, ms / 1000, ms % 1000);
+			if (sender_wait(w, (int)ms))
+				break;
+			continue;
+		}
+		w->failures = 0;
+		if (w->pool == NULL)
+			connector_healthy(w->ctx);
+		if (sender_wait(w, sender_idle_ms(w)))
+			break;
+	}
+}
+
+static void *
+sender_thread(void *arg)
+{
+	struct sender_worker *w = arg;
+	char err[256];
+
+	while (!sender_stopping(w) && store_open(w->env.cfg->database, &w->st,
+	    err, sizeof(err)) != STORE_OK) {
+		w->st = NULL;
+		log_warnx("sender account=%s: %s", w->account, err);
+		if (sender_wait(w, 5000))
+			return NULL;
+	}
+	sender_loop(w);
+	sender_worker_fini(w);
+	store_close(w->st);
+	w->st = NULL;
+	return NULL;
+}
+
+static void
+sender_signal(int fd)
+{
+	uint64_t one = 1;
+
+	while (write(fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+/* Starts the pool's threads; returns how many started. */
+static size_t
+sender_pool_start(struct sender_pool *pool, struct connector_ctx *ctx,
+    const struct template_set *templates, size_t n)
+{
+	size_t started = 0;
+
+	atomic_init(&pool->stop, false);
+	pool->w = xcalloc(n, sizeof(*pool->w));
+	for (size_t i = 0; i < n; i++) {
+		struct sender_worker *w = &pool->w[started];
+
+		sender_worker_init(w, ctx, templates);
+		w->pool = pool;
+		w->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (w->fd < 0 || pthread_create(&w->thread, NULL,
+		    sender_thread, w) != 0) {
+			log_warnx("sender account=%s: cannot start sending "
+			    "thread %zu", w->account, i + 1);
+			if (w->fd >= 0)
+				close(w->fd);
+			sender_message_free(&w->msg);
+			continue;
+		}
+		started++;
+	}
+	pool->n = started;
+	return started;
+}
+
+static void
+sender_pool_stop(struct sender_pool *pool)
+{
+	atomic_store(&pool->stop, true);
+	for (size_t i = 0; i < pool->n; i++)
+		sender_signal(pool->w[i].fd);
+	for (size_t i = 0; i < pool->n; i++) {
+		pthread_join(pool->w[i].thread, NULL);
+		close(pool->w[i].fd);
+	}
+	free(pool->w);
+}
+
+/*
+ * With several connections, this thread only relays stops and wake-ups
+ * to the sending threads, so that none of them depends on another
+ * finishing its message to hear a stop.
+ */
+static enum connector_result
+sender_run_pool(struct connector_ctx *ctx, const struct template_set *set,
+    size_t n)
+{
+	struct sender_pool pool;
+	int r;
+
+	if (sender_pool_start(&pool, ctx, set, n) == 0) {
+		free(pool.w);
+		return CONNECTOR_RETRY;
+	}
+	while (!connector_stopping(ctx)) {
+		r = connector_wait(ctx, -1, 0, -1);
+		if (r == CONNECTOR_WAIT_ERROR)
+			break;
+		for (size_t i = 0; i < pool.n; i++)
+			sender_signal(pool.w[i].fd);
+	}
+	sender_pool_stop(&pool);
+	return connector_stopping(ctx) ? CONNECTOR_OK : CONNECTOR_RETRY;
+}
+
+static void
+sender_template_error(void *arg, const char *msg)
+{
+	log_warnx("sender: %s", msg);
+}
+
+/* The templates, loaded once per start: a reload restarts the sender. */
+static int
+sender_templates(const struct config *cfg, struct template_set **set)
+{
+	*set = NULL;
+	if (cfg->templates == NULL)
+		return 0;
+	if (template_set_load(cfg->templates, set, sender_template_error,
+	    NULL) < 0) {
+		log_warnx("sender: %s: cannot read the templates",
+		    cfg->templates);
+		return -1;
+	}
+	return 0;
+}
+
+static enum connector_result
+sender_run(struct connector_ctx *ctx)
+{
+	const struct smtp_account *acct = (const struct smtp_account *)ctx->ep;
+	struct template_set *set;
+	struct sender_worker w;
+	enum connector_result r = CONNECTOR_OK;
+
+	if (sender_templates(ctx->cfg, &set) < 0)
+		return CONNECTOR_FATAL;
+	if (acct->connections > 1)
+		r = sender_run_pool(ctx, set, (size_t)acct->connections);
+	else {
+		sender_worker_init(&w, ctx, set);
+		w.st = ctx->store;
+		w.fd = ctx->fd;
+		sender_loop(&w);
+		sender_worker_fini(&w);
+	}
+	template_set_free(set);
+	return r;
+}
+
+static enum connector_result
+sender_once(struct connector_ctx *ctx)
+{
+	struct template_set *set;
+	struct sender_worker w;
+	enum connector_result r;
+
+	if (sender_templates(ctx->cfg, &set) < 0)
+		return CONNECTOR_FATAL;
+	sender_worker_init(&w, ctx, set);
+	w.st = ctx->store;
+	r = sender_pass(&w);
+	sender_worker_fini(&w);
+	template_set_free(set);
+	return r;
+}
+
+const struct connector_ops sender_ops = {
+	.name = "sender",
+	.kind = "smtp",
+	.run = sender_run,
+	.once = sender_once,
+};

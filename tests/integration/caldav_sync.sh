@@ -1,0 +1,255 @@
+#!/bin/bash
+# The CalDAV connector against a private Radicale: discovery, the initial
+# and incremental sync-collection, a deletion, a no-change re-sync in one
+# REPORT, a recurring series with an EXDATE and a moved occurrence, an
+# event across the DST change, a broken object skipped, links to
+# customers (attendee and name rules), and TLS verification.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+set -u
+TOP_SRCDIR=${TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+RAPPORTD=${RAPPORTD:-$TOP_SRCDIR/rapportd}
+RAPPORTCTL=${RAPPORTCTL:-$TOP_SRCDIR/rapportctl}
+# shellcheck source=SCRIPTDIR/../peers/lib.sh
+. "$TOP_SRCDIR/tests/peers/lib.sh"
+
+command -v sqlite3 >/dev/null || { echo "1..0 # SKIP no sqlite3"; exit 0; }
+"$PEERS_PYTHON" -c 'import radicale' 2>/dev/null ||
+    { echo "1..0 # SKIP no radicale"; exit 0; }
+
+peers_setup || tap_bail "peers_setup"
+RADICALE_LOG_LEVEL=info radicale_start alice secret ||
+    tap_bail "radicale does not start"
+T=$PEERS_DIR/caldav
+mkdir -p "$T"
+printf 'secret\n' >"$T/pw"
+chmod 600 "$T/pw"
+export RAPPORT_NOW=2026-04-01T00:00:00Z
+
+# write_config FILE DB URL [EXTRA LINES]
+write_config() {
+	cat >"$1" <<-EOF
+	[rapport]
+	database = $2
+	templates = $TOP_SRCDIR/templates
+	timezone = Europe/Berlin
+	from = Kim Sales <kim@example.com>
+
+	[caldav "work"]
+	url = $3
+	user = alice
+	password_file = $T/pw
+	${4:-}
+	EOF
+}
+conf=$T/rapport.conf
+db=$T/rapport.db
+write_config "$conf" "$db" "$RADICALE_URL"
+
+ctl() { "$RAPPORTCTL" -c "$conf" "$@"; }
+once() { "$RAPPORTD" -c "${1:-$conf}" --once -T caldav 2>"$T/once.err"; }
+q() { sqlite3 -batch -noheader "$db" "$1"; }
+utc() { date -u -d "$1" +%s; }
+reports() { grep -c "REPORT request for '/alice/" "$RADICALE_LOG"; }
+
+# ics NAME UID DTSTART-LINE SUMMARY [MORE LINES]: writes $T/NAME.ics
+ics() {
+	local f=$T/$1.ics
+	{
+		printf 'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//rapport tests//EN\r\n'
+		case $3 in *TZID=Europe/Berlin*) sed -n '/^BEGIN:VTIMEZONE/,/^END:VTIMEZONE/p' "$T/series.ics" ;; esac
+		printf 'BEGIN:VEVENT\r\nUID:%s\r\nDTSTAMP:20260301T000000Z\r\n' "$2"
+		printf '%s\r\nSUMMARY:%s\r\n' "$3" "$4"
+		[ -n "${5:-}" ] && printf '%b' "$5"
+		printf 'END:VEVENT\r\nEND:VCALENDAR\r\n'
+	} >"$f"
+	echo "$f"
+}
+
+tap_ok "customer Dana added" ctl customer add --name 'Dana Scully' \
+    --email dana@fbi.example
+tap_ok "customer Fox added" ctl customer add --name 'Fox Mulder' \
+    --email fox@fbi.example
+cal=$(radicale_mkcalendar work 'Work') || tap_bail "MKCALENDAR"
+radicale_mkcalendar tasks Tasks >/dev/null || tap_bail "MKCALENDAR tasks"
+
+put() { radicale_put "$cal" "$1" || tap_bail "PUT $1"; }
+put "$(ics meet1 meet1@test 'DTSTART:20260310T100000Z' 'Review' \
+    'DTEND:20260310T110000Z\r\nORGANIZER:mailto:kim@example.com\r\nATTENDEE;PARTSTAT=ACCEPTED:mailto:Dana@FBI.example\r\n')"
+put "$(ics lunch lunch@test 'DTSTART:20260312T120000Z' 'Lunch with fox mulder' \
+    'DTEND:20260312T130000Z\r\n')"
+put "$(ics office office@test 'DTSTART:20260313T090000Z' 'Office hours' \
+    'DTEND:20260313T100000Z\r\nLOCATION:Dana Scully, Room 3\r\n')"
+put "$(ics declined declined@test 'DTSTART:20260401T090000Z' 'Planning' \
+    'ORGANIZER:mailto:kim@example.com\r\nATTENDEE;PARTSTAT=DECLINED:mailto:fox@fbi.example\r\n')"
+# Weekly from Monday 16 March 09:00 Berlin: 23 March excluded, 30 March
+# moved to Tuesday 31 March 14:00 (summer time by then).
+cat >"$T/series.ics" <<'EOF'
+BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//rapport tests//EN
+BEGIN:VTIMEZONE
+TZID:Europe/Berlin
+BEGIN:DAYLIGHT
+TZOFFSETFROM:+0100
+TZOFFSETTO:+0200
+TZNAME:CEST
+DTSTART:19700329T020000
+RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU
+END:DAYLIGHT
+BEGIN:STANDARD
+TZOFFSETFROM:+0200
+TZOFFSETTO:+0100
+TZNAME:CET
+DTSTART:19701025T030000
+RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU
+END:STANDARD
+END:VTIMEZONE
+BEGIN:VEVENT
+UID:series@test
+DTSTAMP:20260301T000000Z
+DTSTART;TZID=Europe/Berlin:20260316T090000
+DTEND;TZID=Europe/Berlin:20260316T100000
+RRULE:FREQ=WEEKLY;COUNT=5
+EXDATE;TZID=Europe/Berlin:20260323T090000
+SUMMARY:Weekly with Fox
+ATTENDEE:mailto:fox@fbi.example
+END:VEVENT
+BEGIN:VEVENT
+UID:series@test
+DTSTAMP:20260301T000000Z
+RECURRENCE-ID;TZID=Europe/Berlin:20260330T090000
+DTSTART;TZID=Europe/Berlin:20260331T140000
+DTEND;TZID=Europe/Berlin:20260331T150000
+SUMMARY:Weekly with Fox (moved)
+ATTENDEE:mailto:fox@fbi.example
+END:VEVENT
+END:VCALENDAR
+EOF
+put "$T/series.ics"
+# Sunday 29 March 2026, the night Berlin goes from UTC+1 to UTC+2.
+put "$(ics dst dst@test 'DTSTART;TZID=Europe/Berlin:20260329T100000' 'After the change' \
+    'DTEND;TZID=Europe/Berlin:20260329T110000\r\n')"
+# Radicale accepts a 1,100-byte UID; ical_expand refuses it (EVENT_UID_MAX).
+put "$(ics broken "$(printf 'x%.0s' $(seq 1100))@test" 'DTSTART:20260311T100000Z' 'Long UID')"
+
+# ---- initial sync
+
+once; rc=$?
+tap_is "initial --once succeeds" "$rc" 0 || cat "$T/once.err" >&2
+tap_like "discovery starts at /.well-known/caldav" "$(cat "$T/once.err")" \
+    'PROPFIND http://127.0.0.1:[0-9]+/.well-known/caldav'
+tap_like "the Work calendar is found with sync-collection" \
+    "$(cat "$T/once.err")" 'calendar=Work: /alice/work/, sync-collection'
+tap_is "every good resource stored" \
+    "$(q "SELECT count(DISTINCT href) FROM events WHERE calendar = '/alice/work/'")" 6
+tap_like "the broken object is logged with its href" "$(cat "$T/once.err")" \
+    'href=/alice/work/broken.ics: skipped'
+tap_is "the broken object is not stored" \
+    "$(q "SELECT count(*) FROM events WHERE href LIKE '%broken%'")" 0
+tap_is "Review is linked to Dana as attendee" \
+    "$(q "SELECT c.name || '|' || l.rule || '|' || l.detail FROM links l JOIN customers c ON c.id = l.customer_id JOIN events e ON e.id = l.object_id WHERE e.uid = 'meet1@test'")" \
+    'Dana Scully|attendee:attendee|dana@fbi.example'
+tap_is "the lunch is linked to Fox by name in the summary" \
+    "$(q "SELECT c.name || '|' || l.rule FROM links l JOIN customers c ON c.id = l.customer_id JOIN events e ON e.id = l.object_id WHERE e.uid = 'lunch@test'")" \
+    'Fox Mulder|name:summary'
+tap_is "office hours are linked to Dana by location" \
+    "$(q "SELECT c.name || '|' || l.rule FROM links l JOIN customers c ON c.id = l.customer_id JOIN events e ON e.id = l.object_id WHERE e.uid = 'office@test'")" \
+    'Dana Scully|name:location'
+tap_is "the declined attendee is recorded" \
+    "$(q "SELECT a.partstat FROM event_attendees a JOIN events e ON e.id = a.event_id WHERE e.uid = 'declined@test'")" \
+    DECLINED
+tap_is "the sync-token is stored" \
+    "$(q "SELECT count(*) FROM cursors WHERE connector = 'caldav' AND key = 'sync-token' AND collection = '/alice/work/'")" 1
+
+# ---- recurrence and time zones
+
+expect_series="$(utc 2026-03-16T08:00Z)|$(utc 2026-03-16T08:00Z)
+$(utc 2026-03-30T07:00Z)|$(utc 2026-03-31T12:00Z)
+$(utc 2026-04-06T07:00Z)|$(utc 2026-04-06T07:00Z)
+$(utc 2026-04-13T07:00Z)|$(utc 2026-04-13T07:00Z)"
+tap_is "the series: EXDATE gone, the moved occurrence moved, DST followed" \
+    "$(q "SELECT recurrence_id || '|' || start_at FROM events WHERE uid = 'series@test' ORDER BY recurrence_id")" \
+    "$expect_series"
+tap_is "each occurrence is linked to Fox" \
+    "$(q "SELECT count(*) FROM links l JOIN events e ON e.id = l.object_id AND l.object_kind = 'event' WHERE e.uid = 'series@test' AND l.rule = 'attendee:attendee'")" 4
+tap_is "10:00 Berlin on the DST Sunday is 08:00 UTC" \
+    "$(q "SELECT start_at || '|' || end_at FROM events WHERE uid = 'dst@test'")" \
+    "$(utc 2026-03-29T08:00Z)|$(utc 2026-03-29T09:00Z)"
+
+# ---- no-change re-sync: one REPORT per calendar
+
+before=$(reports)
+once; rc=$?
+tap_is "no-change --once succeeds" "$rc" 0
+tap_is "a no-change re-sync is one REPORT per calendar (Radicale's log)" \
+    "$(($(reports) - before))" 2
+tap_is "our trace agrees" "$(grep -c 'caldav: REPORT' "$T/once.err")" 2
+
+# ---- incremental: one added, one removed
+
+put "$(ics meet2 meet2@test 'DTSTART:20260320T100000Z' 'Second review' \
+    'ATTENDEE:mailto:dana@fbi.example\r\n')"
+radicale_curl -o /dev/null -X DELETE "${cal}lunch.ics" || tap_bail "DELETE"
+before=$(reports)
+once; rc=$?
+tap_is "incremental --once succeeds" "$rc" 0
+tap_is "the new event is stored" \
+    "$(q "SELECT count(*) FROM events WHERE uid = 'meet2@test'")" 1
+tap_is "the deleted event is gone" \
+    "$(q "SELECT count(*) FROM events WHERE uid = 'lunch@test'")" 0
+tap_is "its links went with it" \
+    "$(q "SELECT count(*) FROM links WHERE object_kind = 'event' AND object_id NOT IN (SELECT id FROM events)")" 0
+tap_is "the rest is untouched" \
+    "$(q "SELECT count(DISTINCT href) FROM events WHERE calendar = '/alice/work/'")" 6
+tap_is "incremental: sync-collection + multiget for Work, one REPORT for Tasks" \
+    "$(($(reports) - before))" 3
+
+# ---- a changed event keeps its row id (follow-ups key on it)
+
+id_before=$(q "SELECT id FROM events WHERE uid = 'meet2@test'")
+put "$(ics meet2 meet2@test 'DTSTART:20260320T110000Z' 'Second review later' \
+    'ATTENDEE:mailto:dana@fbi.example\r\n')"
+once
+tap_is "a changed event is updated in place" \
+    "$(q "SELECT id || '|' || start_at || '|' || summary FROM events WHERE uid = 'meet2@test'")" \
+    "$id_before|$(utc 2026-03-20T11:00Z)|Second review later"
+
+# ---- a token the server refuses: full listing
+
+q "UPDATE cursors SET value = 'http://radicale.org/ns/sync/bogus' WHERE key = 'sync-token' AND collection = '/alice/work/'"
+radicale_curl -o /dev/null -X DELETE "${cal}office.ics" || tap_bail "DELETE"
+once; rc=$?
+tap_is "a refused sync-token falls back to a full listing" "$rc" 0
+tap_like "the fallback is logged" "$(cat "$T/once.err")" 'sync-token refused'
+tap_is "the full listing removes what the server lost" \
+    "$(q "SELECT count(*) FROM events WHERE uid = 'office@test'")" 0
+tap_is "and keeps the rest" \
+    "$(q "SELECT count(DISTINCT href) FROM events WHERE calendar = '/alice/work/'")" 5
+
+# ---- which calendars
+
+write_config "$T/only.conf" "$T/only.db" "$RADICALE_URL" 'calendars = Tasks'
+once "$T/only.conf"
+tap_is "calendars = Tasks watches only that one" \
+    "$(sqlite3 "$T/only.db" "SELECT count(*) FROM events")|$(grep -c 'caldav: REPORT' "$T/once.err")" \
+    "0|1"
+
+# ---- TLS
+
+radicale_stop
+radicale_start alice secret --tls || tap_bail "radicale --tls does not start"
+write_config "$T/tls.conf" "$T/tls.db" "$RADICALE_URL"
+once "$T/tls.conf"; rc=$?
+tap_not "an unknown CA is refused" test "$rc" -eq 0
+tap_like "the refusal says why" "$(cat "$T/once.err")" 'certificate refused'
+write_config "$T/tls.conf" "$T/tls.db" "$RADICALE_URL" "ca_file = $PEERS_CA_FILE"
+once "$T/tls.conf"; rc=$?
+tap_is "with ca_file the https server is trusted" "$rc" 0
+tap_is "and the calendar syncs" \
+    "$(sqlite3 "$T/tls.db" "SELECT count(DISTINCT href) FROM events")" 5
+write_config "$T/tls.conf" "$T/tls.db" "$RADICALE_URL" \
+    "ca_file = $PEERS_OTHER_CA_FILE"
+once "$T/tls.conf"; rc=$?
+tap_not "a CA that did not sign the server is refused" test "$rc" -eq 0
+
+tap_done

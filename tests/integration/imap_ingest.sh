@@ -1,0 +1,343 @@
+#!/bin/bash
+# The IMAP connector end to end: rapportd against a private Dovecot over
+# STARTTLS (checked against the test CA).  Fixture mails land once each on
+# the right customer's timeline with the rule that linked them; a bounce
+# suppresses, an unsubscribe withdraws consent, an auto-reply is no reply;
+# the mailbox is never changed; a second pass adds nothing; the Sent folder
+# is outreach; a UIDVALIDITY change re-syncs without duplicates; IDLE
+# delivers within 2 s; a restarted server is reconnected to; SIGTERM stops
+# the daemon promptly.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+
+TOP_SRCDIR=${TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+TOP_BUILDDIR=${TOP_BUILDDIR:-$TOP_SRCDIR}
+RAPPORTD=${RAPPORTD:-$TOP_BUILDDIR/rapportd}
+RAPPORTCTL=${RAPPORTCTL:-$TOP_BUILDDIR/rapportctl}
+. "$TOP_SRCDIR/tests/peers/lib.sh" || exit 1
+
+MAIL=$TOP_SRCDIR/tests/integration/mail
+[ -x "$RAPPORTD" ] || tap_bail "no $RAPPORTD"
+[ -x "$RAPPORTCTL" ] || tap_bail "no $RAPPORTCTL"
+command -v sqlite3 >/dev/null || tap_bail "sqlite3 (the CLI) is needed"
+
+peers_setup || tap_bail "peers_setup failed"
+dovecot_start alice secret || tap_bail "dovecot did not start"
+dovecot_mailbox_create alice Sent || tap_bail "cannot create Sent"
+
+T=$PEERS_DIR/rapport
+mkdir -p "$T"
+DB=$T/rapport.db
+CONF=$T/rapport.conf
+DAEMON_PID=
+peers_on_exit '[ -n "$DAEMON_PID" ] && kill -KILL "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null'
+
+cat >"$CONF" <<EOF
+[rapport]
+database = $DB
+templates = $TOP_SRCDIR/templates
+from = Kim Sales <kim@example.com>
+
+[imap "work"]
+url = imap://127.0.0.1:$DOVECOT_IMAP_PORT/
+ca_file = $PEERS_CA_FILE
+user = alice
+password = secret
+folders = INBOX Sent
+timeout = 10
+EOF
+
+now_ms() {
+	echo $(($(date +%s%N) / 1000000))
+}
+
+sql() {
+	sqlite3 -batch -noheader "$DB" "$@"
+}
+
+ctl() {
+	"$RAPPORTCTL" -c "$CONF" "$@"
+}
+
+# ------------------------------------------------------------ customers
+
+# Consent recorded before the unsubscribe mail was written (the store
+# keeps a consent newer than the mail).
+add() {
+	RAPPORT_NOW=2026-01-01T00:00:00Z ctl customer add "$@" >/dev/null
+}
+ok=1
+add --name "Anna Customer" --email anna@customer.example || ok=0
+add --name "김민준" --email minjun@example.kr --lang ko || ok=0
+add --name "张伟" --email zhang@example.cn --lang zh || ok=0
+add --name "Dana Buyer" --email dana@shop.example || ok=0
+add --name "Eve Early" --email eve@example.net || ok=0
+add --name "Frank Long" --email frank@example.com || ok=0
+add --name "Grace Null" --email grace@example.com || ok=0
+add --name "Heidi Broken" --email heidi@example.com || ok=0
+add --name "Gone Away" --email gone@customer.example || ok=0
+add --name "Reader" --email news@reader.example --newsletter yes || ok=0
+add --name "Ivan Away" --email ivan@example.com || ok=0
+tap_is "eleven customers added with rapportctl" "$ok" 1
+
+# doveadm save turns NUL bytes into 0x80: that one goes straight into the
+# Maildir, so the server hands the NUL bytes over as they are.
+for f in "$MAIL"/0*.eml "$MAIL"/1*.eml; do
+	case $f in
+	*_nul.eml) dovecot_deliver_maildir alice "$f" ;;
+	*) dovecot_deliver alice "$f" ;;
+	esac || tap_bail "delivery of $f failed"
+done
+dovecot_deliver alice "$MAIL/20_sent.eml" Sent || tap_bail "Sent delivery"
+n_inbox=$(ls "$MAIL"/0*.eml "$MAIL"/1*.eml | wc -l)
+
+# ------------------------------------------------------------ first pass
+
+"$RAPPORTD" -c "$CONF" --once 2>"$T/once1.err"
+rc=$?
+tap_is "rapportd --once exits 0" "$rc" 0 || tap_diag "$(tail -20 "$T/once1.err")"
+
+tap_is "every message stored, exactly once" \
+    "$(sql "SELECT count(*), count(DISTINCT dedupe_key) FROM messages")" \
+    "$((n_inbox + 1))|$((n_inbox + 1))"
+tap_is "one location per delivered message" \
+    "$(sql "SELECT count(*) FROM message_locations")" "$((n_inbox + 1))"
+
+# link ADDR MESSAGE-ID: the rule that linked them, empty if none.
+link() {
+	sql "SELECT l.rule FROM links l
+	    JOIN messages m ON l.object_kind = 'message' AND m.id = l.object_id
+	    JOIN customer_emails e ON e.customer_id = l.customer_id
+	    WHERE e.address = '$1' AND m.message_id = '$2'"
+}
+
+tap_is "a customer's reply is linked by address:from" \
+    "$(link anna@customer.example reply-1@customer.example)" address:from
+tap_is "... and counts as a reply by Anna" \
+    "$(sql "SELECT m.is_reply, e.address FROM messages m
+	JOIN customer_emails e ON e.customer_id = m.author_id
+	WHERE m.message_id = 'reply-1@customer.example'")" \
+    "1|anna@customer.example"
+tap_is "the Korean RFC 2047 mail is linked to its customer" \
+    "$(link minjun@example.kr ko-2047@example.kr)" address:from
+tap_is "... with its subject decoded to UTF-8" \
+    "$(sql "SELECT subject FROM messages WHERE message_id = 'ko-2047@example.kr'")" \
+    "견적 문의 드립니다"
+tap_is "the EUC-KR/GB18030 mail is linked" \
+    "$(link zhang@example.cn euckr-1@example.cn)" address:from
+tap_is "... its EUC-KR subject decoded" \
+    "$(sql "SELECT subject FROM messages WHERE message_id = 'euckr-1@example.cn'")" \
+    "주문 확인 부탁드립니다"
+tap_is "... and its GB18030 display name" \
+    "$(sql "SELECT p.name FROM message_participants p JOIN messages m
+	ON m.id = p.message_id WHERE m.message_id = 'euckr-1@example.cn'
+	AND p.role = 'from'")" "张伟"
+tap_is "the mail to an address group is linked" \
+    "$(link dana@shop.example group-1@shop.example)" address:from
+tap_is "... and the group's member is a participant" \
+    "$(sql "SELECT count(*) FROM message_participants p JOIN messages m
+	ON m.id = p.message_id WHERE m.message_id = 'group-1@shop.example'
+	AND p.address = 'lee@example.com'")" 1
+tap_is "the mail with no Date is linked" \
+    "$(link eve@example.net nodate-1@example.net)" address:from
+internal=$(doveadm_ fetch -u alice date.received mailbox INBOX \
+    header message-id '<nodate-1@example.net>' 2>/dev/null |
+    sed -n 's/^date.received: //p')
+want=$(date -u -d "$internal" +%s 2>/dev/null)
+tap_is "... dated by its INTERNALDATE" \
+    "$(sql "SELECT date FROM messages WHERE message_id = 'nodate-1@example.net'")" \
+    "${want:-?}"
+tap_is "the mail with a 10,000-character header line is linked" \
+    "$(link frank@example.com long-1@example.com)" address:from
+tap_is "the mail with NUL bytes is linked" \
+    "$(link grace@example.com nul-1@example.com)" address:from
+# Dovecot's FETCH hands a NUL out as 0x80 (IMAP without BINARY allows no
+# NUL), which reads as undeclared 8-bit text: one character, whatever it is.
+tap_like "... its subject kept whole, as valid text" \
+    "$(sql "SELECT subject FROM messages WHERE message_id = 'nul-1@example.com'")" \
+    '^NUL.? bytes$'
+tap_like "... and the defect logged once with its location" \
+    "$(grep -c 'folder=INBOX uid=[0-9]* message-id=nul-1@example.com:' "$T/once1.err")" '^1$'
+
+tap_is "the mail with a broken MIME boundary is linked" \
+    "$(link heidi@example.com mime-1@example.com)" address:from
+tap_like "the DSN put the customer's address on the suppression list" \
+    "$(sql "SELECT reason FROM suppressions WHERE address = 'gone@customer.example'")" \
+    '^bounce: 5\.1\.1.*dsn-1@mail\.example\.com'
+tap_is "... and is marked a bounce, not a reply" \
+    "$(sql "SELECT is_bounce, is_reply FROM messages WHERE message_id = 'dsn-1@mail.example.com'")" \
+    "1|0"
+tap_is "the 수신거부 mail withdrew the newsletter consent" \
+    "$(sql "SELECT m.is_unsubscribe, c.newsletter, c.consent_source
+	FROM messages m, customers c JOIN
+	customer_emails e ON e.customer_id = c.id
+	WHERE e.address = 'news@reader.example'
+	AND m.message_id = 'unsub-1@reader.example'")" \
+    "1|0|mail:unsub-1@reader.example"
+tap_is "the auto-reply is linked" \
+    "$(link ivan@example.com ooo-1@example.com)" address:from
+tap_is "... as an auto-reply, not a reply" \
+    "$(sql "SELECT is_auto_reply, is_reply FROM messages WHERE message_id = 'ooo-1@example.com'")" \
+    "1|0"
+tap_is "the stranger's mail is stored, linked to nobody" \
+    "$(sql "SELECT count(l.id) FROM messages m LEFT JOIN links l ON
+	l.object_kind = 'message' AND l.object_id = m.id
+	WHERE m.message_id = 'stranger-1@unknown.example'")" 0
+tap_is "mail in Sent is outreach, linked to its recipient" \
+    "$(link anna@customer.example quote-1@example.com)" address:to
+tap_is "... outgoing" \
+    "$(sql "SELECT outgoing FROM messages WHERE message_id = 'quote-1@example.com'")" 1
+tap_like "rapportctl timeline shows Anna's messages" \
+    "$(ctl timeline anna@customer.example 2>&1)" 'Your quote'
+tap_is "the first text was read only where a rule needs it" \
+    "$(sql "SELECT group_concat(message_id, ' ') FROM (SELECT message_id
+	FROM messages WHERE snippet IS NOT NULL ORDER BY message_id)")" \
+    "dsn-1@mail.example.com group-1@shop.example reply-1@customer.example stranger-1@unknown.example"
+tap_is "... (the stranger's first message, decoded)" \
+    "$(sql "SELECT snippet FROM messages WHERE message_id = 'stranger-1@unknown.example'")" \
+    "I found your shop online, do you ship to Norway?"
+tap_is "the cursor holds the last UID of INBOX" \
+    "$(sql "SELECT value FROM cursors WHERE connector = 'imap' AND
+	account = 'work' AND collection = 'INBOX' AND key = 'uid'")" \
+    "$n_inbox"
+tap_like "rapportctl status shows the account's progress" \
+    "$(ctl status 2>&1)" 'imap\.work.*up to date'
+tap_like "a defective message is logged with its location" \
+    "$(cat "$T/once1.err")" 'account=work folder=INBOX uid=[0-9]+'
+
+# ------------------------------------------------------------ mailbox untouched
+
+seen=$(doveadm_ fetch -u alice flags mailbox INBOX all 2>/dev/null |
+    grep -c 'Seen')
+seen_sent=$(doveadm_ fetch -u alice flags mailbox Sent all 2>/dev/null |
+    grep -c 'Seen')
+tap_is "no message got \\Seen (INBOX and Sent)" "$seen/$seen_sent" "0/0"
+tap_is "the Maildir file names carry no S flag" \
+    "$(find "$DOVECOT_MAILDIR" -type f -path '*/cur/*' -name '*:2,*S*' | wc -l)" 0
+tap_is "nothing was expunged" "$(dovecot_count alice INBOX)" "$n_inbox"
+
+# ------------------------------------------------------------ idempotent
+
+links_before=$(sql "SELECT count(*) FROM links")
+"$RAPPORTD" -c "$CONF" --once 2>"$T/once2.err"
+tap_is "a second --once exits 0" "$?" 0
+tap_is "... and adds no message" \
+    "$(sql "SELECT count(*) FROM messages")" "$((n_inbox + 1))"
+tap_is "... and no link" "$(sql "SELECT count(*) FROM links")" "$links_before"
+
+# ------------------------------------------------------------ UIDVALIDITY
+
+old_uv=$(sql "SELECT value FROM cursors WHERE account = 'work' AND
+    collection = 'INBOX' AND key = 'uidvalidity'")
+new_uv=$((old_uv + 1000))
+doveadm_ mailbox update -u alice --uid-validity "$new_uv" INBOX 2>"$T/uv.err" ||
+    tap_diag "$(cat "$T/uv.err")"
+"$RAPPORTD" -c "$CONF" --once 2>"$T/once3.err"
+tap_is "--once after a UIDVALIDITY change exits 0" "$?" 0
+tap_like "... saying so in the log" "$(cat "$T/once3.err")" \
+    "folder=INBOX: UIDVALIDITY changed $old_uv -> $new_uv"
+tap_is "... re-syncs without a duplicate message" \
+    "$(sql "SELECT count(*), count(DISTINCT dedupe_key) FROM messages")" \
+    "$((n_inbox + 1))|$((n_inbox + 1))"
+tap_is "... or a duplicate link" "$(sql "SELECT count(*) FROM links")" \
+    "$links_before"
+tap_is "... and INBOX's locations are all under the new UIDVALIDITY" \
+    "$(sql "SELECT count(*) FROM message_locations WHERE folder = 'INBOX'
+	AND uidvalidity = $new_uv")/$(sql "SELECT count(*) FROM
+	message_locations WHERE folder = 'INBOX'")" "$n_inbox/$n_inbox"
+
+# ------------------------------------------------------------ the daemon: IDLE
+
+"$RAPPORTD" -c "$CONF" -T imap 2>"$T/daemon.err" &
+DAEMON_PID=$!
+
+# wait_sql SECONDS QUERY EXPECTED: polls every 20 ms.
+wait_sql() {
+	local deadline
+	deadline=$(peers_deadline "$1")
+	until [ "$(sql "$2" 2>/dev/null)" = "$3" ]; do
+		[ "$(date +%s%N)" -gt "$deadline" ] && return 1
+		sleep 0.02
+	done
+}
+
+# wait_log SECONDS REGEX: polls the daemon's log every 20 ms.
+wait_log() {
+	local deadline
+	deadline=$(peers_deadline "$1")
+	until grep -Eq -- "$2" "$T/daemon.err"; do
+		[ "$(date +%s%N)" -gt "$deadline" ] && return 1
+		sleep 0.02
+	done
+}
+
+# -T imap traces the session; "idling" is logged once IDLE is running.
+tap_ok "the daemon syncs and enters IDLE" wait_log 10 'host=127\.0\.0\.1: idling'
+start=$(now_ms)
+dovecot_deliver alice "$MAIL/30_idle.eml"
+saved=$(now_ms)
+if wait_sql 5 "SELECT count(*) FROM messages WHERE message_id = 'idle-1@customer.example'" 1; then
+	lat=$(($(now_ms) - start))
+	echo "# IDLE: stored and linked $(($(now_ms) - saved)) ms after doveadm" \
+	    "save returned, $lat ms after it started"
+	tap_ok "a message delivered while rapportd idles is stored within 2 s" \
+	    test "$lat" -le 2000
+else
+	tap_fail "a message delivered while rapportd idles is stored within 2 s"
+	tap_diag "$(tail -20 "$T/daemon.err")"
+fi
+tap_is "... and linked to Anna" \
+    "$(link anna@customer.example idle-1@customer.example)" address:from
+
+# ------------------------------------------------------------ expunge
+
+dovecot_expunge alice INBOX header message-id '<stranger-1@unknown.example>'
+if wait_sql 5 "SELECT count(*) FROM message_locations l JOIN messages m
+    ON m.id = l.message_id WHERE m.message_id = 'stranger-1@unknown.example'" 0; then
+	tap_pass "an expunge seen while idling (VANISHED) drops the location"
+else
+	tap_fail "an expunge seen while idling (VANISHED) drops the location"
+	tap_diag "$(tail -20 "$T/daemon.err")"
+fi
+tap_is "... but keeps the message" \
+    "$(sql "SELECT count(*) FROM messages WHERE message_id = 'stranger-1@unknown.example'")" 1
+
+# ------------------------------------------------------------ server restart
+
+dovecot_restart() {
+	dovecot -F -c "$DOVECOT_CONF" >>"$PEERS_DIR/dovecot/dovecot.out" 2>&1 &
+	DOVECOT_PID=$!
+	export DOVECOT_PID
+	wait_for_port "$DOVECOT_IMAP_PORT" 10 "$DOVECOT_PID"
+}
+
+dovecot_stop
+# Delivered by the local delivery agent while the IMAP server is down.
+dovecot_deliver_maildir alice "$MAIL/31_after_restart.eml"
+tap_ok "rapportd notices the lost connection and backs off" \
+    wait_log 10 'imap account=work: retrying in'
+tap_ok "Dovecot restarts" dovecot_restart
+if wait_sql 20 "SELECT count(*) FROM messages WHERE message_id = 'restart-1@customer.example'" 1; then
+	tap_pass "rapportd reconnected and ingested the mail delivered meanwhile"
+else
+	tap_fail "rapportd reconnected and ingested the mail delivered meanwhile"
+	tap_diag "$(tail -20 "$T/daemon.err")"
+fi
+tap_is "still no duplicate" \
+    "$(sql "SELECT count(*) - count(DISTINCT dedupe_key) FROM messages")" 0
+
+# ------------------------------------------------------------ SIGTERM
+
+start=$(now_ms)
+kill -TERM "$DAEMON_PID"
+wait "$DAEMON_PID"
+rc=$?
+lat=$(($(now_ms) - start))
+DAEMON_PID=
+echo "# SIGTERM to exit: $lat ms"
+tap_is "SIGTERM stops rapportd with status 0" "$rc" 0
+tap_ok "... within 2 s" test "$lat" -le 2000
+tap_not "no sanitizer report in the daemon's log" \
+    grep -q 'ERROR: \(Address\|Leak\)Sanitizer\|runtime error' \
+    "$T/daemon.err" "$T/once1.err" "$T/once2.err" "$T/once3.err"
+
+tap_done

@@ -1,0 +1,353 @@
+/* Unit tests of the outbox in the store (daemon/store_outbox.c). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "store.h"
+#include "store_outbox.h"
+#include "tap.h"
+
+static char dir[64], path[128];
+
+static int64_t
+at(const char *iso)
+{
+	int64_t t;
+
+	if (clock_parse_iso8601(iso, &t) != 0)
+		abort();
+	return t;
+}
+
+static int64_t
+add_customer(struct store *st, const char *name, const char *email)
+{
+	struct customer c;
+	int64_t id;
+
+	customer_init(&c);
+	c.name = strdup(name);
+	customer_add_email(&c, email);
+	if (store_customer_insert(st, &c) != STORE_OK) {
+		printf("Bail out! insert %s: %s\n", name, store_errmsg(st));
+		exit(1);
+	}
+	id = c.id;
+	customer_clear(&c);
+	return id;
+}
+
+static int
+plan(struct store *st, const char *kind, const char *tmpl, int64_t cust,
+    const char *occ, const char *due, int64_t *id)
+{
+	struct outbox_row r;
+
+	outbox_row_init(&r);
+	r.kind = (char *)kind;
+	r.template = (char *)tmpl;
+	r.customer_id = cust;
+	r.occurrence = (char *)occ;
+	r.due_at = at(due);
+	r.reason = (char *)"test";
+	r.ref_kind = (char *)"sale";
+	r.ref_id = 0;
+	return store_outbox_plan(st, &r, id);
+}
+
+static void
+test_plan(struct store *st, int64_t kim, int64_t bo, int64_t ids[3])
+{
+	struct outbox_row r;
+	int64_t id = 0;
+
+	is_int(plan(st, "follow-up", "followup-sale-1", kim, "sale:1",
+	    "2026-03-02T09:00:00Z", &ids[0]), STORE_OK, "plan a follow-up");
+	ok(ids[0] > 0, "planning gives the row's id");
+	is_int(plan(st, "follow-up", "followup-sale-1", kim, "sale:1",
+	    "2026-03-05T09:00:00Z", &id), STORE_CONFLICT,
+	    "planning the same key twice is a conflict");
+	is_int(plan(st, "birthday", "birthday", bo, "2026",
+	    "2026-03-01T08:00:00Z", &ids[1]), STORE_OK, "plan a birthday");
+	is_int(plan(st, "newsletter", "news", kim, "2026-03-01T07:00Z",
+	    "2026-03-01T07:00:00Z", &ids[2]), STORE_OK, "plan a newsletter");
+	is_int(plan(st, "birthday", "birthday", 999, "2026",
+	    "2026-03-01T08:00:00Z", &id), STORE_ERROR,
+	    "an unknown customer is refused");
+
+	is_int(store_outbox_get(st, ids[0], &r), STORE_OK, "get a row");
+	is_str(r.state, "planned", "a new row is planned");
+	is_str(r.kind, "follow-up", "kind kept");
+	is_str(r.occurrence, "sale:1", "occurrence kept");
+	is_str(r.ref_kind, "sale", "ref_kind kept");
+	is_int(r.ref_id, 0, "ref_id 0 stays 0 (NULL)");
+	is_int(r.due_at, at("2026-03-02T09:00:00Z"), "first plan's due kept");
+	ok(r.message_id == NULL, "no Message-ID before the first claim");
+	is_int(r.attempts, 0, "no attempts yet");
+	outbox_row_clear(&r);
+	is_int(store_outbox_get(st, 12345, &r), STORE_NOTFOUND,
+	    "get an unknown row");
+
+	/* Inside a caller's transaction, a conflict leaves it usable. */
+	is_int(store_begin(st), STORE_OK, "begin a batch");
+	is_int(plan(st, "follow-up", "followup-sale-1", kim, "sale:1",
+	    "2026-03-02T09:00:00Z", &id), STORE_CONFLICT,
+	    "conflict inside a batch");
+	is_int(plan(st, "follow-up", "followup-sale-2", kim, "sale:1",
+	    "2026-03-09T09:00:00Z", &id), STORE_OK, "the batch goes on");
+	is_int(store_commit(st), STORE_OK, "commit the batch");
+	ok(store_outbox_get(st, id, &r) == STORE_OK &&
+	    strcmp(r.template, "followup-sale-2") == 0,
+	    "the batch's row is stored");
+	outbox_row_clear(&r);
+}
+
+static void
+test_claim(struct store *st, const int64_t ids[3])
+{
+	struct outbox_row r, r2;
+	int64_t now = at("2026-03-01T10:00:00Z");
+
+	is_int(store_outbox_claim(st, "main", now, 600, &r), STORE_OK,
+	    "claim a due row");
+	is_int(r.id, ids[2], "the earliest due comes first (newsletter 07:00)");
+	is_str(r.state, "sending", "a claimed row is sending");
+	is_str(r.account, "main", "the claim records the account");
+	is_int(store_outbox_set_message_id(st, r.id, "<rapport.3.a@x.example>",
+	    "kim@example.com"), STORE_OK, "set the Message-ID");
+	is_int(store_outbox_claim(st, "main", now, 600, &r2), STORE_OK,
+	    "claim the next");
+	is_int(r2.id, ids[1], "then the birthday (08:00)");
+	outbox_row_clear(&r2);
+	is_int(store_outbox_claim(st, "main", now, 600, &r2), STORE_NOTFOUND,
+	    "the follow-up is not due yet, the others are leased");
+	outbox_row_clear(&r2);
+
+	/* The sender died: the lease runs out and the row comes back. */
+	is_int(store_outbox_claim(st, "other", now + 599, 600, &r2),
+	    STORE_NOTFOUND, "a live lease is respected");
+	outbox_row_clear(&r2);
+	is_int(store_outbox_claim(st, "other", now + 601, 600, &r2), STORE_OK,
+	    "an expired lease is claimed again");
+	is_int(r2.id, ids[2], "the same row");
+	is_str(r2.message_id, "<rapport.3.a@x.example>",
+	    "the reclaimed row keeps its Message-ID");
+	is_str(r2.account, "other", "now by the other account");
+	is_int(store_outbox_set_message_id(st, r2.id, "<rapport.3.b@x.example>",
+	    NULL), STORE_OK, "set a Message-ID again");
+	outbox_row_clear(&r2);
+	store_outbox_get(st, ids[2], &r2);
+	is_str(r2.message_id, "<rapport.3.a@x.example>",
+	    "a set Message-ID is never replaced");
+	is_str(r2.recipient, "kim@example.com", "recipient kept");
+	outbox_row_clear(&r2);
+	outbox_row_clear(&r);
+	is_int(store_outbox_set_message_id(st, 999, "<x@y>", NULL),
+	    STORE_NOTFOUND, "Message-ID of an unknown row");
+}
+
+static void
+test_transitions(struct store *st, const int64_t ids[3], int64_t bo)
+{
+	struct outbox_row r;
+	int64_t now = at("2026-03-01T10:20:00Z"), next = 0;
+
+	is_int(store_outbox_fail(st, ids[2], "550 5.1.1 no such user"),
+	    STORE_OK, "mark failed");
+	store_outbox_get(st, ids[2], &r);
+	ok(strcmp(r.state, "failed") == 0 &&
+	    strcmp(r.reason, "550 5.1.1 no such user") == 0,
+	    "failed with the server's words");
+	outbox_row_clear(&r);
+	is_int(store_outbox_defer(st, ids[1], now + 60, true, "451 try later"),
+	    STORE_OK, "defer after a 4xx");
+	store_outbox_get(st, ids[1], &r);
+	is_str(r.state, "planned", "deferred: planned again");
+	is_int(r.attempts, 1, "a 4xx counts an attempt");
+	is_int(r.next_attempt_at, now + 60, "next attempt recorded");
+	is_str(r.reason, "451 try later", "reason recorded");
+	outbox_row_clear(&r);
+	is_int(store_outbox_next_due(st, &next), STORE_OK, "next due known");
+	is_int(next, now + 60, "the next due is the deferred row's retry");
+	is_int(store_outbox_claim(st, "main", now, 600, &r), STORE_NOTFOUND,
+	    "a deferred row waits for its time");
+	outbox_row_clear(&r);
+	is_int(store_outbox_defer(st, ids[1], now + 30, false, "quiet hours"),
+	    STORE_OK, "defer without counting");
+	store_outbox_get(st, ids[1], &r);
+	is_int(r.attempts, 1, "quiet hours do not count an attempt");
+	outbox_row_clear(&r);
+	is_int(store_outbox_claim(st, "main", now + 30, 600, &r), STORE_OK,
+	    "claimed at its retry time");
+	is_int(r.id, ids[1], "the deferred row");
+	outbox_row_clear(&r);
+	is_int(store_outbox_sent(st, ids[1], now + 31,
+	    "250 2.0.0 OK queued as 7"), STORE_OK, "mark sent");
+	store_outbox_get(st, ids[1], &r);
+	is_str(r.state, "sent", "sent");
+	is_int(r.sent_at, now + 31, "sent_at recorded");
+	is_str(r.reason, "250 2.0.0 OK queued as 7", "the server's reply kept");
+	outbox_row_clear(&r);
+
+	is_int(store_outbox_skip(st, ids[0], "suppressed: bounce"), STORE_OK,
+	    "mark skipped");
+	store_outbox_get(st, ids[0], &r);
+	ok(strcmp(r.state, "skipped") == 0 &&
+	    strcmp(r.reason, "suppressed: bounce") == 0, "skipped with reason");
+	outbox_row_clear(&r);
+	is_int(store_outbox_claim(st, "main", at("2026-04-01T00:00:00Z"), 600,
+	    &r), STORE_OK, "much later one row is still due");
+	ok(strcmp(r.template, "followup-sale-2") == 0,
+	    "only the planned one: sent/failed/skipped are never claimed");
+	store_outbox_sent(st, r.id, at("2026-04-01T00:00:00Z"), "250 ok");
+	outbox_row_clear(&r);
+	is_int(store_outbox_next_due(st, &next), STORE_NOTFOUND,
+	    "nothing waits any more");
+	is_int(store_outbox_skip(st, 4242, "x"), STORE_NOTFOUND,
+	    "skip an unknown row");
+	is_int(plan(st, "birthday", "birthday", bo, "2026",
+	    "2027-01-01T08:00:00Z", NULL), STORE_CONFLICT,
+	    "a key is planned once, whatever its state");
+}
+
+struct collect {
+	char	buf[256];
+	int	n;
+};
+
+static int
+collect_row(void *ctx, const struct outbox_row *r)
+{
+	struct collect *c = ctx;
+	size_t len = strlen(c->buf);
+
+	snprintf(c->buf + len, sizeof(c->buf) - len, "%s%s:%s",
+	    len ? " " : "", r->template, r->state);
+	return ++c->n >= 10;
+}
+
+static int
+stop_at_one(void *ctx, const struct outbox_row *r)
+{
+	(*(int *)ctx)++;
+	return 1;
+}
+
+static void
+test_foreach(struct store *st, int64_t kim)
+{
+	struct collect c = { "", 0 };
+	int n = 0;
+
+	is_int(store_outbox_foreach(st, NULL, 0, collect_row, &c), STORE_OK,
+	    "foreach all");
+	is_str(c.buf, "news:failed birthday:sent followup-sale-1:skipped "
+	    "followup-sale-2:sent", "all rows, by due time");
+	memset(&c, 0, sizeof(c));
+	store_outbox_foreach(st, "sent,failed", 0, collect_row, &c);
+	is_str(c.buf, "news:failed birthday:sent followup-sale-2:sent",
+	    "filter by states");
+	memset(&c, 0, sizeof(c));
+	store_outbox_foreach(st, "sent", at("2026-03-05T00:00:00Z"),
+	    collect_row, &c);
+	is_str(c.buf, "birthday:sent", "filter by state and due time");
+	memset(&c, 0, sizeof(c));
+	store_outbox_foreach(st, "sen", 0, collect_row, &c);
+	is_str(c.buf, "", "a state matches whole, not by prefix");
+	plan(st, "follow-up", "later", kim, "x", "2026-05-01T00:00:00Z", NULL);
+	memset(&c, 0, sizeof(c));
+	store_outbox_foreach(st, "planned", at("2026-05-01T00:00:01Z"),
+	    collect_row, &c);
+	is_str(c.buf, "later:planned", "planned rows up to a time");
+	store_outbox_foreach(st, NULL, 0, stop_at_one, &n);
+	is_int(n, 1, "the callback can stop the walk");
+}
+
+static void
+test_sent_times(struct store *st, int64_t kim)
+{
+	int64_t *t = NULL, id;
+	size_t n = 0;
+	char occ[16];
+	struct outbox_row r;
+
+	for (int i = 0; i < 3; i++) {
+		snprintf(occ, sizeof(occ), "nl:%d", i);
+		plan(st, "newsletter", "budget", kim, occ,
+		    "2026-06-01T00:00:00Z", &id);
+		store_outbox_claim(st, i == 2 ? "other" : "main",
+		    at("2026-06-01T00:00:00Z"), 600, &r);
+		store_outbox_sent(st, r.id, at("2026-06-01T00:00:00Z") + 10 * (2 - i),
+		    "250 ok");
+		outbox_row_clear(&r);
+	}
+	is_int(store_outbox_sent_times(st, "main", at("2026-05-31T00:00:00Z"),
+	    &t, &n), STORE_OK, "sent times of an account");
+	is_int(n, 2, "only that account's, only since then");
+	ok(n == 2 && t[0] == at("2026-06-01T00:00:10Z") &&
+	    t[1] == at("2026-06-01T00:00:20Z"), "ascending");
+	free(t);
+	store_outbox_sent_times(st, "main", at("2026-06-01T00:00:15Z"), &t, &n);
+	is_int(n, 1, "a later start leaves fewer");
+	free(t);
+	store_outbox_sent_times(st, "nobody", 0, &t, &n);
+	ok(n == 0 && t == NULL, "an account that sent nothing");
+}
+
+static void
+test_refs(struct store *st, int64_t kim, int64_t bo)
+{
+	struct outbox_ref ref;
+	int64_t sale;
+
+	if (store_sale_add(st, kim, "Espresso machine", at("2026-02-01T00:00:00Z"),
+	    "manual", &sale) != STORE_OK)
+		abort();
+	is_int(store_outbox_ref_get(st, "sale", sale, &ref), STORE_OK,
+	    "a sale reference");
+	is_str(ref.product, "Espresso machine", "its product");
+	is_int(ref.other_id, kim, "its buyer");
+	is_int(ref.at, at("2026-02-01T00:00:00Z"), "its time");
+	outbox_ref_clear(&ref);
+	is_int(store_outbox_ref_get(st, "sale", sale + 100, &ref),
+	    STORE_NOTFOUND, "a sale that is gone");
+	is_int(store_outbox_ref_get(st, "bogus", 1, &ref), STORE_NOTFOUND,
+	    "an unknown reference kind");
+	is_int(store_outbox_ref_get(st, "referral", 1, &ref), STORE_NOTFOUND,
+	    "no such referral");
+}
+
+int
+main(void)
+{
+	struct store *st;
+	char err[512];
+	int64_t kim, bo, ids[3];
+
+	snprintf(dir, sizeof(dir), "/tmp/test_store_outbox.XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return 99;
+	snprintf(path, sizeof(path), "%s/rapport.db", dir);
+	setenv("RAPPORT_NOW", "2026-03-01T10:00:00Z", 1);
+	if (clock_init(err, sizeof(err)) != 0)
+		return 99;
+	if (store_open(path, &st, err, sizeof(err)) != STORE_OK) {
+		printf("Bail out! %s\n", err);
+		return 1;
+	}
+	kim = add_customer(st, "Kim Min-jun", "kim@example.com");
+	bo = add_customer(st, "Bo Lee", "bo@example.com");
+	test_plan(st, kim, bo, ids);
+	test_claim(st, ids);
+	test_transitions(st, ids, bo);
+	test_foreach(st, kim);
+	test_sent_times(st, kim);
+	test_refs(st, kim, bo);
+	store_close(st);
+	snprintf(err, sizeof(err), "rm -rf '%s'", dir);
+	if (system(err) != 0)
+		return 99;
+	return tap_done();
+}
