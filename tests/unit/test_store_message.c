@@ -700,7 +700,7 @@ main(void)
 		printf("Bail out! %s\n", err);
 		return 1;
 	}
-	is_int(store_version(st), 2, "schema version 2 (mail ingest)");
+	ok(store_version(st) >= 2, "schema has mail ingest (version 2 or later)");
 	alice = add_customer(st, "Alice", "alice@example.com", NULL);
 	bob = add_customer(st, "Bob", "bob@example.org", "bob@acme.example");
 	carol = add_customer(st, "Carol", "carol@acme.example", NULL);
