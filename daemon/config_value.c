@@ -323,7 +323,7 @@ config_value_hours(const char *s, unsigned *days, int *start, int *end,
 {
 	size_t len = strcspn(s, " \t");
 	const char *range = s + len + strspn(s + len, " \t");
-	unsigned m;
+	unsigned m = 0;
 	int st, en;
 
 	if (len == 0 || *range == '\0' || range[strcspn(range, " \t")] != '\0')
