@@ -19,6 +19,7 @@
 #include "ical_expand.h"
 #include "linker.h"
 #include "log.h"
+#include "referral_ingest.h"
 #include "store.h"
 #include "store_event.h"
 #include "store_message.h"
@@ -501,6 +502,9 @@ caldav_store_resource(struct caldav *cd, const struct caldav_cal *cal,
 		log_warnx("caldav account=%s calendar=%s href=%s: %s",
 		    cd->account, cal->name, resp->href,
 		    store_errmsg(cd->ctx->store));
+	else	/* never fails the sync: logs and undoes */
+		referral_ingest_events(cd->ctx->store, cd->ctx->cfg, cd->lk,
+		    cd->account, cal->href, &list);
 	for (size_t i = 0; i < list.n; i++)
 		caldav_links_free(&links[i]);
 	free(links);

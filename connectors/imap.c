@@ -19,6 +19,7 @@
 #include "linker.h"
 #include "log.h"
 #include "message.h"
+#include "referral_ingest.h"
 #include "store.h"
 #include "store_message.h"
 #include "wake.h"
@@ -32,6 +33,9 @@
 #define IMAP_IDLE_MAX		(28 * 60)
 #define IMAP_LOGCTX_MAX		400
 #define IMAP_STATUS_MAX		160	/* a status row's key or value */
+/* A long initial sync logs its progress every this many messages. */
+#define IMAP_PROGRESS_LOG	1000
+#define IMAP_BATCH_DEFAULT	500
 
 /* Addresses remembered per connection as "already had a first text":
  * beyond this many, every unknown sender's message is read again. */
@@ -76,7 +80,8 @@ struct imap_sync {
 	uint64_t			 highestmodseq;
 	uint32_t			 exists;
 	bool				 initial;
-	size_t				 done;
+	size_t				 base;	/* stored before this pass */
+	size_t				 done;	/* stored by this pass */
 
 	struct pending			*pend;
 	size_t				 npend, cappend;
@@ -189,10 +194,56 @@ static void
 progress_batch(struct imap_sync *y)
 {
 	if (y->initial)
-		progress_set(y, "%s: %zu of %" PRIu32, y->folder, y->done,
-		    y->exists);
+		progress_set(y, "%s: %zu of %" PRIu32, y->folder,
+		    y->base + y->done, y->exists);
 	else
 		progress_set(y, "%s: %zu new", y->folder, y->done);
+}
+
+/* One log line per IMAP_PROGRESS_LOG messages of an initial sync. */
+static void
+progress_log(struct imap_sync *y, size_t before)
+{
+	size_t now = y->base + y->done;
+
+	if (!y->initial ||
+	    now / IMAP_PROGRESS_LOG == (y->base + before) / IMAP_PROGRESS_LOG)
+		return;
+	log_info("imap account=%s folder=%s: initial sync, %zu of %" PRIu32
+	    " messages", acct_name(y), y->folder, now, y->exists);
+}
+
+static unsigned
+batch_size(const struct imap_sync *y)
+{
+	return y->acct->batch > 0 ? (unsigned)y->acct->batch :
+	    IMAP_BATCH_DEFAULT;
+}
+
+/*
+ * Whether this pass is (the rest of) an initial sync, and how far it got
+ * before: a sync cut short by a crash resumes as an initial one.  The
+ * count is asked only when more than a batch is new.
+ */
+static void
+progress_start(struct imap_sync *y, const struct imap_folder_state *fs)
+{
+	int64_t n = 0;
+
+	y->base = 0;
+	y->initial = y->cur.uid == 0;
+	if (y->initial || fs->uidnext == 0 ||
+	    fs->uidnext - 1 - y->cur.uid <= batch_size(y))
+		return;
+	if (store_message_count_located(y->ctx->store, acct_name(y),
+	    y->folder, y->cur.uidvalidity, &n) != STORE_OK) {
+		store_warn(y, "located count");
+		return;
+	}
+	if ((uint64_t)n + batch_size(y) < y->exists) {
+		y->initial = true;
+		y->base = (size_t)n;
+	}
 }
 
 /* Tells the planner there is new mail to plan from. */
@@ -491,6 +542,9 @@ ingest_one(struct imap_sync *y, struct pending *p)
 		.sale_product = sale_product(y, &p->cls),
 	};
 	rc = store_message_ingest(y->ctx->store, &in, NULL, &is_new);
+	if (rc == STORE_OK)	/* never fails the batch: logs and undoes */
+		referral_ingest_message(y->ctx->store, y->ctx->cfg, y->lk, &in,
+		    is_new);
 	if (rc == STORE_OK && is_new)
 		y->n_new++;
 	if (rc == STORE_OK && log_tracing(TRACE_IMAP))
@@ -509,7 +563,7 @@ batch_commit(struct imap_sync *y, uint32_t last_uid)
 {
 	struct store *st = y->ctx->store;
 	struct folder_cursor next = y->cur;
-	size_t i;
+	size_t i, before = y->done;
 
 	if (store_begin(st) != STORE_OK)
 		return store_fail(y, "begin");
@@ -525,6 +579,7 @@ batch_commit(struct imap_sync *y, uint32_t last_uid)
 	if (store_commit(st) != STORE_OK)
 		return store_fail(y, "commit");
 	y->cur = next;
+	progress_log(y, before);
 	return SYNC_OK;
 }
 
@@ -668,7 +723,7 @@ folder_fetch_new(struct imap_sync *y, const struct imap_folder_state *fs)
 		return SYNC_OK;
 	y->abort = SYNC_OK;
 	st = imap_session_fetch_headers(y->s, y->cur.uid + 1, 0,
-	    y->acct->batch > 0 ? (unsigned)y->acct->batch : 500, &h);
+	    batch_size(y), &h);
 	pending_clear(y);
 	return imap_rc(y, st, "FETCH");
 }
@@ -697,9 +752,9 @@ sync_folder(struct imap_sync *y, const char *folder)
 	if (fs.uidvalidity != y->cur.uidvalidity &&
 	    (rc = folder_reset(y, fs.uidvalidity)) != SYNC_OK)
 		goto out;
-	y->initial = y->cur.uid == 0;
 	if ((rc = folder_changes(y, &fs)) != SYNC_OK)
 		goto out;
+	progress_start(y, &fs);
 	rc = folder_fetch_new(y, &fs);
 	if (rc == SYNC_OK && y->done > 0)
 		log_info("imap account=%s folder=%s: %zu messages ingested, "

@@ -534,8 +534,8 @@ quote_mailbox(struct imap_session *s, const char *folder, char *out,
 	out[o] = '\0';
 	return 0;
 bad:
-	session_seterr(s, "EXAMINE: unusable folder name (empty, too long, "
-	    "or not 7-bit)");
+	session_seterr(s, "unusable folder name (empty, too long, or not "
+	    "7-bit)");
 	return -1;
 }
 
@@ -634,6 +634,39 @@ imap_session_examine(struct imap_session *s, const char *folder,
 	    " uidnext=%" PRIu32 " exists=%" PRIu32 " highestmodseq=%" PRIu64
 	    " vanished=%zu", s->account, folder, st->uidvalidity,
 	    st->uidnext, st->exists, st->highestmodseq, st->n_vanished);
+	return IMAP_OK;
+}
+
+/* ------------------------------------------------------------ APPEND */
+
+enum imap_status
+imap_session_append(struct imap_session *s, const char *folder,
+    const char *data, size_t len)
+{
+	struct mailimap_flag_list *flags;
+	char quoted[IMAP_FOLDER_MAX * 2 + 3], what[64];
+	int r;
+
+	/* Only checked here: libetpan quotes the name itself. */
+	if (quote_mailbox(s, folder, quoted, sizeof quoted) < 0)
+		return IMAP_NO;
+	flags = mailimap_flag_list_new_empty();
+	if (flags == NULL ||
+	    mailimap_flag_list_add(flags, mailimap_flag_new_seen()) !=
+	    MAILIMAP_NO_ERROR) {
+		if (flags)
+			mailimap_flag_list_free(flags);
+		session_seterr(s, "APPEND: out of memory");
+		return IMAP_FAIL;
+	}
+	r = mailimap_append(s->imap, folder, flags, NULL, data, len);
+	mailimap_flag_list_free(flags);
+	snprintf(what, sizeof what, "APPEND %.40s", folder);
+	if (r != MAILIMAP_NO_ERROR)
+		return session_fail(s, what, r);
+	s->err[0] = '\0';
+	log_trace(TRACE_IMAP, "account=%s folder=%s: appended %zu bytes",
+	    s->account, folder, len);
 	return IMAP_OK;
 }
 

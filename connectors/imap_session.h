@@ -3,8 +3,9 @@
  * chain checked by tls_verify), log in, look at a folder with EXAMINE,
  * fetch header fields and the beginning of bodies with BODY.PEEK, and
  * wait for changes with IDLE.  rapport never changes a mailbox: no
- * SELECT, STORE, EXPUNGE, APPEND or COMPRESS is ever sent from here, so
- * \Seen stays as the user left it.
+ * SELECT, STORE, EXPUNGE or COMPRESS is ever sent from here, so \Seen
+ * stays as the user left it.  The one write is imap_session_append(),
+ * which the sender uses to file a copy of what it sent.
  *
  * Every call blocks for at most the endpoint's timeout per network read
  * or write (IDLE: for the seconds asked); run a session on its own
@@ -171,6 +172,14 @@ enum imap_status imap_session_fetch_excerpt(struct imap_session *s,
 enum imap_status imap_session_fetch_changed_since(struct imap_session *s,
     uint64_t modseq, const struct imap_fetch_handler *h,
     struct imap_uid_range **vanished, size_t *n_vanished);
+
+/*
+ * APPEND a message (CRLF line ends, as sent) to folder, flagged \Seen,
+ * with the server's time as its INTERNALDATE.  Needs no EXAMINE first.
+ * IMAP_NO when the server refuses (e.g. no such folder).
+ */
+enum imap_status imap_session_append(struct imap_session *s,
+    const char *folder, const char *data, size_t len);
 
 enum imap_idle_result {
 	IMAP_IDLE_CHANGED,	/* new, expunged or changed messages: look again */

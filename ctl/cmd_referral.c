@@ -1,10 +1,9 @@
 /*
- * rapportctl referral add|list, and referrals: who brought whom, by which
- * evidence, and what came of it (a flat list, or a tree per referrer).
- *
- * Referrals found in mail and meetings by rule (issue 6) need a review
- * state the referrals table does not have yet; referral pending, confirm
- * and reject come with that work.
+ * rapportctl referral add|list|pending|confirm|reject, and referrals: who
+ * brought whom, by which evidence, and what came of it (a flat list, or a
+ * tree per referrer).  Referrals found in mail and meetings by a weak rule
+ * wait on the review list (pending) until a person confirms or rejects
+ * them; only confirmed ones are listed and thanked.
  */
 #include "ctl.h"
 
@@ -21,10 +20,18 @@
 
 static int cmd_referral_add(struct ctl *ctl, int argc, char **argv);
 static int cmd_referral_list(struct ctl *ctl, int argc, char **argv);
+static int cmd_referral_pending(struct ctl *ctl, int argc, char **argv);
+static int cmd_referral_confirm(struct ctl *ctl, int argc, char **argv);
+static int cmd_referral_reject(struct ctl *ctl, int argc, char **argv);
 
 static const struct ctl_cmd referral_cmds[] = {
 	{ "add", cmd_referral_add, "", "record that a customer referred someone" },
-	{ "list", cmd_referral_list, "", "list recorded referrals" },
+	{ "list", cmd_referral_list, "", "list confirmed referrals" },
+	{ "pending", cmd_referral_pending, "",
+	    "list referrals found in mail and meetings awaiting review" },
+	{ "confirm", cmd_referral_confirm, "", "confirm a pending referral" },
+	{ "reject", cmd_referral_reject, "",
+	    "reject a pending referral for good" },
 	{ NULL, NULL, NULL, NULL },
 };
 
@@ -226,6 +233,7 @@ struct ref_item {
 	char	*referrer_name, *referrer_address;
 	char	*referred_name, *referred_address;
 	char	*source, *evidence, *referred_source, *first_sale_product;
+	char	*rule, *strength, *evidence_kind, *evidence_ref;
 	int64_t	 referred_since, first_sale_at, messages, meetings;
 };
 
@@ -268,6 +276,10 @@ ref_collect(void *arg, const struct store_referral_item *it)
 	r->first_sale_at = it->first_sale_at;
 	r->messages = it->messages;
 	r->meetings = it->meetings;
+	r->rule = ref_dup(it->rule);
+	r->strength = ref_dup(it->strength);
+	r->evidence_kind = ref_dup(it->evidence_kind);
+	r->evidence_ref = ref_dup(it->evidence_ref);
 	return 0;
 }
 
@@ -285,6 +297,10 @@ ref_list_free(struct ref_list *rl)
 		free(r->evidence);
 		free(r->referred_source);
 		free(r->first_sale_product);
+		free(r->rule);
+		free(r->strength);
+		free(r->evidence_kind);
+		free(r->evidence_ref);
 	}
 	free(rl->v);
 }
@@ -330,6 +346,10 @@ ref_json_facts(struct json *j, const struct ref_item *r)
 	json_kv_string(j, "date", buf);
 	json_kv_string(j, "source", r->source);
 	json_kv_string(j, "evidence", r->evidence);
+	json_kv_string(j, "evidence_kind", r->evidence_kind);
+	json_kv_string(j, "evidence_ref", r->evidence_ref);
+	json_kv_string(j, "rule", r->rule);
+	json_kv_string(j, "strength", r->strength);
 	json_key(j, "outcome");
 	json_object_begin(j);
 	clock_format_utc(r->referred_since, buf, sizeof(buf));
@@ -362,9 +382,10 @@ ref_json_item(struct json *j, const struct ref_item *r)
 /* ---- list ---- */
 
 static const char referral_list_help[] =
-	"Lists the recorded referrals, oldest first: id, date, referrer ->\n"
+	"Lists the confirmed referrals, oldest first: id, date, referrer ->\n"
 	"referred, (source).  An id of - is a referral only a customer's\n"
-	"referred_by field records (an import, customer edit).\n\n"
+	"referred_by field records (an import, customer edit).  Candidates\n"
+	"found in mail awaiting review: 'rapportctl referral pending'.\n\n"
 	"  --json   a JSON array of referrals\n";
 
 static int
@@ -455,6 +476,9 @@ ref_print_outcome(const struct ref_item *r)
 {
 	char day[32];
 
+	if (r->rule)
+		printf("rule %s (%s), ", r->rule,
+		    r->strength ? r->strength : "?");
 	printf("%s%s%s", r->source ? r->source : "unknown source",
 	    r->evidence ? ": " : "", r->evidence ? r->evidence : "");
 	printf("; customer since %s", ref_day(r->referred_since, day, sizeof(day)));
@@ -652,7 +676,8 @@ ref_print_tree(struct ctl *ctl, const struct ref_list *rl)
 }
 
 static const char referrals_help[] =
-	"Shows who brought whom, when, by which evidence, and what came of it:\n"
+	"Shows who brought whom (confirmed referrals), when, by which rule and\n"
+	"evidence, and what came of it:\n"
 	"when the person became a customer, their first sale, and the number\n"
 	"of messages and meetings with them since the referral.\n\n"
 	"  --tree   one tree per referrer who was not referred themselves\n"
@@ -679,4 +704,193 @@ cmd_referrals(struct ctl *ctl, int argc, char **argv)
 out:
 	ref_list_free(&rl);
 	return rc;
+}
+
+/* ---- the review list: pending, confirm, reject ---- */
+
+static const char referral_pending_help[] =
+	"Lists the referrals rapport found in mail and meetings that wait for\n"
+	"a person's decision (weak rules; strong ones are confirmed at once):\n"
+	"id, date, referrer -> the person referred, the rule and the evidence.\n"
+	"'rapportctl referral confirm ID' makes the person a customer and\n"
+	"plans the thank-you; 'referral reject ID' drops it for good.\n\n"
+	"  --json   a JSON array of candidates\n";
+
+static void
+ref_pending_json(struct json *j, const struct store_referral_pending *it)
+{
+	char buf[32];
+
+	json_object_begin(j);
+	json_kv_int(j, "id", it->id);
+	clock_format_utc(it->at, buf, sizeof(buf));
+	json_kv_string(j, "date", buf);
+	json_key(j, "referrer");
+	json_object_begin(j);
+	ref_json_person(j, it->referrer_id, it->referrer_name,
+	    it->referrer_address);
+	json_object_end(j);
+	json_key(j, "referred");
+	json_object_begin(j);
+	json_kv_string(j, "name", it->referred_name);
+	json_kv_string(j, "email", it->referred_addr);
+	json_object_end(j);
+	json_kv_string(j, "rule", it->rule);
+	json_kv_string(j, "strength", it->strength);
+	json_kv_string(j, "evidence", it->evidence);
+	json_kv_string(j, "evidence_kind", it->evidence_kind);
+	json_kv_int(j, "evidence_id", it->evidence_id);
+	json_kv_string(j, "evidence_ref", it->evidence_ref);
+	json_kv_string(j, "evidence_title", it->evidence_title);
+	json_object_end(j);
+}
+
+static int
+ref_pending_print(void *arg, const struct store_referral_pending *it)
+{
+	struct json *j = arg;
+	char day[32];
+
+	if (j != NULL) {
+		ref_pending_json(j, it);
+		return 0;
+	}
+	printf("%5" PRId64 "  %s  %s <%s> -> %s%s<%s>  %s (%s)\n", it->id,
+	    ref_day(it->at, day, sizeof(day)), it->referrer_name,
+	    it->referrer_address ? it->referrer_address : "",
+	    it->referred_name ? it->referred_name : "",
+	    it->referred_name ? " " : "", it->referred_addr,
+	    it->rule ? it->rule : "?", it->strength ? it->strength : "?");
+	printf("       %s %s%s%s\n", it->evidence_kind ? it->evidence_kind : "",
+	    it->evidence_ref ? it->evidence_ref : "",
+	    it->evidence ? ": " : "", it->evidence ? it->evidence : "");
+	return 0;
+}
+
+static int
+cmd_referral_pending(struct ctl *ctl, int argc, char **argv)
+{
+	struct json j;
+	bool helped = false;
+	int rc;
+
+	if ((rc = ref_json_args(ctl, argc, argv, NULL, "[--json]",
+	    referral_pending_help, &helped)) != CTL_OK || helped ||
+	    (rc = ctl_open(ctl)) != CTL_OK)
+		return rc;
+	if (ctl->json) {
+		json_init(&j, stdout, true);
+		json_array_begin(&j);
+	}
+	if (store_referral_pending_foreach(ctl->st, ref_pending_print,
+	    ctl->json ? &j : NULL) != STORE_OK)
+		rc = ctl_fail(ctl, "%s", store_errmsg(ctl->st));
+	if (ctl->json) {
+		json_array_end(&j);
+		json_finish(&j);
+	}
+	return rc;
+}
+
+/* One ID argument (and --json): the parsed id in *id. */
+static int
+ref_id_args(struct ctl *ctl, int argc, char **argv, const char *help,
+    int64_t *id, bool *helped)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *end;
+	int opt;
+
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		if (opt == 'h') {
+			*helped = true;
+			return ctl_help(ctl->cmd, "ID [--json]", help);
+		}
+		if (opt == 'j')
+			ctl->json = true;
+		else
+			return ctl_getopt_error(ctl, argv, opt);
+	}
+	if (optind != argc - 1)
+		return ctl_usage(ctl, "one referral id is needed");
+	*id = strtoll(argv[optind], &end, 10);
+	if (*end != '\0' || *id <= 0)
+		return ctl_usage(ctl, "'%s' is not a referral id", argv[optind]);
+	return CTL_OK;
+}
+
+static const char referral_confirm_help[] =
+	"Confirms pending referral ID (see 'rapportctl referral pending'): the\n"
+	"person referred becomes a customer (source \"referral\", referred by\n"
+	"the referrer) unless they are one already, the mail and meetings\n"
+	"stored before with their address are linked to them, and the\n"
+	"referral thank-you is planned from now.  A rejected one may be\n"
+	"confirmed after all.\n\n"
+	"  --json   the result as a JSON object\n";
+
+static int
+cmd_referral_confirm(struct ctl *ctl, int argc, char **argv)
+{
+	struct json j;
+	int64_t id = 0, customer = 0;
+	bool helped = false, created = false;
+	int rc;
+
+	if ((rc = ref_id_args(ctl, argc, argv, referral_confirm_help, &id,
+	    &helped)) != CTL_OK || helped || (rc = ctl_open(ctl)) != CTL_OK)
+		return rc;
+	if (store_referral_confirm(ctl->st, id, true, &customer, &created) !=
+	    STORE_OK)
+		return ctl_fail(ctl, "%s", store_errmsg(ctl->st));
+	ctl_wake(ctl);
+	if (!ctl->json) {
+		printf("referral %" PRId64 " confirmed: customer #%" PRId64 "%s\n",
+		    id, customer, created ? " (new customer)" : "");
+		return CTL_OK;
+	}
+	json_init(&j, stdout, false);
+	json_object_begin(&j);
+	json_kv_int(&j, "referral_id", id);
+	json_kv_int(&j, "referred_id", customer);
+	json_kv_bool(&j, "new_customer", created);
+	json_object_end(&j);
+	json_finish(&j);
+	return CTL_OK;
+}
+
+static const char referral_reject_help[] =
+	"Rejects pending referral ID for good: the same referrer is never\n"
+	"proposed for that person again.\n\n"
+	"  --json   the result as a JSON object\n";
+
+static int
+cmd_referral_reject(struct ctl *ctl, int argc, char **argv)
+{
+	struct json j;
+	int64_t id = 0;
+	bool helped = false;
+	int rc;
+
+	if ((rc = ref_id_args(ctl, argc, argv, referral_reject_help, &id,
+	    &helped)) != CTL_OK || helped || (rc = ctl_open(ctl)) != CTL_OK)
+		return rc;
+	if (store_referral_reject(ctl->st, id) != STORE_OK)
+		return ctl_fail(ctl, "%s", store_errmsg(ctl->st));
+	if (!ctl->json) {
+		printf("referral %" PRId64 " rejected\n", id);
+		return CTL_OK;
+	}
+	json_init(&j, stdout, false);
+	json_object_begin(&j);
+	json_kv_int(&j, "referral_id", id);
+	json_kv_string(&j, "state", "rejected");
+	json_object_end(&j);
+	json_finish(&j);
+	return CTL_OK;
 }

@@ -25,7 +25,7 @@ struct tl_item {
 	int64_t	 id, date, end;
 	char	*title, *ref, *key, *direction, *from, *location, *status;
 	bool	 auto_reply, bounce, reply;
-	char	*rule, *detail;
+	char	*rule, *detail, *folder;
 };
 
 struct tl {
@@ -72,6 +72,7 @@ tl_collect(void *arg, const struct store_timeline_item *it)
 	t->reply = it->reply;
 	t->rule = tl_dup(it->rule);
 	t->detail = tl_dup(it->detail);
+	t->folder = tl_dup(it->folder);
 	return 0;
 }
 
@@ -90,6 +91,7 @@ tl_free(struct tl *tl)
 		free(t->status);
 		free(t->rule);
 		free(t->detail);
+		free(t->folder);
 	}
 	free(tl->v);
 }
@@ -121,11 +123,13 @@ tl_print_text(const struct tl_item *t, bool why)
 		printf("%s  meeting      %s  %s%s\n", when, t->ref ? t->ref : "-",
 		    t->title ? t->title : "", tl_flag(t));
 	else if (t->ref)
-		printf("%s  message %-4s <%s>  %s%s\n", when, t->direction,
-		    t->ref, t->title ? t->title : "", tl_flag(t));
+		printf("%s  message %-4s %s  <%s>  %s%s\n", when,
+		    t->direction, t->folder ? t->folder : "-", t->ref,
+		    t->title ? t->title : "", tl_flag(t));
 	else
-		printf("%s  message %-4s %s  %s%s\n", when, t->direction,
-		    t->key, t->title ? t->title : "", tl_flag(t));
+		printf("%s  message %-4s %s  %s  %s%s\n", when, t->direction,
+		    t->folder ? t->folder : "-", t->key,
+		    t->title ? t->title : "", tl_flag(t));
 	if (why)
 		printf("    why: %s%s%s\n", t->rule ? t->rule : "?",
 		    t->detail ? " " : "", t->detail ? t->detail : "");
@@ -153,6 +157,7 @@ tl_print_json(struct json *j, const struct tl_item *t)
 		json_kv_string(j, "message_id", t->ref);
 		json_kv_string(j, "key", t->key);
 		json_kv_string(j, "direction", t->direction);
+		json_kv_string(j, "folder", t->folder);
 		json_kv_string(j, "subject", t->title);
 		json_kv_string(j, "from", t->from);
 		json_kv_bool(j, "auto_reply", t->auto_reply);
@@ -206,8 +211,8 @@ tl_print(struct ctl *ctl, const struct customer *c, const struct tl *tl,
 static const char timeline_help[] =
 	"Lists every message (with its Message-ID) and meeting (with its\n"
 	"iCalendar UID) linked to the customer known by ADDR (or #ID), newest\n"
-	"first: date (UTC), kind, direction (in/out) of a message, identifier,\n"
-	"subject or summary.\n\n"
+	"first: date (UTC), kind, direction (in/out) and folder of a message,\n"
+	"identifier, subject or summary.\n\n"
 	"  --why       add the rule and detail that linked each item, e.g.\n"
 	"              \"address:from anna@example.com\", \"thread:in-reply-to ID\"\n"
 	"  --limit N   only the N newest items\n"

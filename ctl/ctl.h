@@ -59,6 +59,7 @@ int cmd_review(struct ctl *ctl, int argc, char **argv);
 int cmd_outbox(struct ctl *ctl, int argc, char **argv);
 int cmd_template(struct ctl *ctl, int argc, char **argv);
 int cmd_visits(struct ctl *ctl, int argc, char **argv);
+int cmd_unmatched(struct ctl *ctl, int argc, char **argv);
 
 /* Messages; each returns the status it stands for. */
 int ctl_usage(struct ctl *ctl, const char *fmt, ...)

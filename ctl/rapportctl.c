@@ -31,6 +31,8 @@ static const struct ctl_cmd rapportctl_cmds[] = {
 	{ "template", cmd_template, "COMMAND ...", "templates: preview" },
 	{ "visits", cmd_visits, "[--json]",
 	  "who is overdue for a visit, and the visits proposed" },
+	{ "unmatched", cmd_unmatched, "[--limit N] [--json]",
+	  "people you mail with who are no customer yet, most frequent first" },
 	{ "status", cmd_status, "[--json]",
 	  "what rapportd last reported, and counts" },
 	{ NULL, NULL, NULL, NULL },

@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "log.h"
 #include "strbuf.h"
 #include "xmalloc.h"
+#include "zone.h"
 
 #define UNKNOWN_TZ_MAX	16	/* distinct unknown TZIDs remembered per object */
 
@@ -63,68 +65,58 @@ struct ical_rids {
 int
 ical_init(void)
 {
-	icalarray *zones;
-
 	icalerror_set_errors_are_fatal(0);
-	if (icaltimezone_get_builtin_timezone("Europe/Berlin") == NULL ||
-	    icaltimezone_get_utc_timezone() == NULL)
+	/* Zones load on first use (zone.c): only check the data is there. */
+	if (zone_get("Europe/Berlin") == NULL || zone_get("UTC") == NULL)
 		return -1;
-	/*
-	 * libical loads a zone's data, and extends its table of transitions,
-	 * lazily (3.0.16 locks that, older releases did not): touch every
-	 * zone once here, up to 2043 (the year asked plus libical's five),
-	 * before threads start.  About 0.7 s, once.
-	 */
-	zones = icaltimezone_get_builtin_timezones();
-	for (size_t i = 0; zones != NULL && i < zones->num_elements; i++) {
-		icaltimezone *z = icalarray_element_at(zones, i);
-		struct icaltimetype tt = icaltime_from_timet_with_zone(
-		    2145916800, 0, icaltimezone_get_utc_timezone());
-
-		icaltimezone_convert_time(&tt, icaltimezone_get_utc_timezone(), z);
-	}
 	return 0;
 }
 
 void
 ical_shutdown(void)
 {
-	icaltimezone_free_builtin_timezones();
+	zone_shutdown();
 	icalmemory_free_ring();
 }
 
+/* zone.c hands out libical's zones as const; libical reads them only. */
 static icaltimezone *
 builtin_zone(const char *name)
 {
-	icaltimezone *z;
-
-	if (strcasecmp(name, "UTC") == 0 || strcasecmp(name, "GMT") == 0 ||
-	    strcasecmp(name, "Etc/UTC") == 0 || strcasecmp(name, "Z") == 0)
-		return icaltimezone_get_utc_timezone();
-	if ((z = icaltimezone_get_builtin_timezone(name)) != NULL)
-		return z;
-	return icaltimezone_get_builtin_timezone_from_tzid(name);
+	return (icaltimezone *)(uintptr_t)zone_get(name);
 }
 
 int
 ical_zone_known(const char *name)
 {
-	return name != NULL && builtin_zone(name) != NULL;
+	return builtin_zone(name) != NULL;
 }
 
-/* Clients prefix IANA names ("/mozilla.org/20050126_1/Europe/Berlin"):
- * try each suffix after a slash too. */
+/* The built-in zone named by a suffix of tzid after a slash, if any. */
 static icaltimezone *
-builtin_zone_lenient(const char *tzid)
+builtin_zone_suffix(const char *tzid)
 {
 	icaltimezone *z;
 
-	if ((z = builtin_zone(tzid)) != NULL)
-		return z;
 	for (const char *p = strchr(tzid, '/'); p; p = strchr(p + 1, '/'))
 		if (p[1] != '\0' && (z = builtin_zone(p + 1)) != NULL)
 			return z;
 	return NULL;
+}
+
+/*
+ * The built-in zone of an IANA TZID.  A TZID that starts with a slash is
+ * a vendor's globally unique one ("/mozilla.org/20050126_1/Europe/Berlin",
+ * "/citadel.org/20190914_1/Asia/Seoul"): the IANA name is its tail.
+ */
+static icaltimezone *
+builtin_zone_iana(const char *tzid)
+{
+	icaltimezone *z;
+
+	if ((z = builtin_zone(tzid)) != NULL || tzid[0] != '/')
+		return z;
+	return builtin_zone_suffix(tzid);
 }
 
 /* Server text in a log line: bounded, one line, printable ASCII. */
@@ -179,9 +171,17 @@ prop_zone(struct ical_ctx *c, icalproperty *p, struct icaltimetype tt,
 	param = icalproperty_get_first_parameter(p, ICAL_TZID_PARAMETER);
 	if (param == NULL || (tzid = icalparameter_get_tzid(param)) == NULL)
 		return c->deftz;	/* floating */
+	/*
+	 * An IANA name reads in the built-in zone, loaded once per process:
+	 * libical would expand the object's own VTIMEZONE from 1970 on for
+	 * every object, most of the CPU of an initial sync.  The object's
+	 * VTIMEZONE serves names libical does not know (Windows ones).
+	 */
+	if ((z = builtin_zone_iana(tzid)) != NULL)
+		return z;
 	if ((z = icalcomponent_get_timezone(c->root, tzid)) != NULL)
 		return z;
-	if ((z = builtin_zone_lenient(tzid)) != NULL)
+	if ((z = builtin_zone_suffix(tzid)) != NULL)
 		return z;
 	unknown_tzid(c, tzid, uid);
 	return c->deftz;

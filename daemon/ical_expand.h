@@ -2,10 +2,14 @@
  * One CalDAV calendar object resource (the text of a VCALENDAR) → the
  * occurrences of its events inside a window, as struct event (event.h).
  *
- * Time zones: a TZID names the VTIMEZONE inside the object, else libical's
- * built-in zone of that IANA name; an unknown TZID is logged once per
- * object and read in the default zone (libical alone would make it
- * floating, i.e. UTC).  Floating times and all-day dates use the default
+ * Time zones: a TZID that is an IANA name (or ends in one after a vendor
+ * prefix starting with a slash, "/mozilla.org/20050126_1/Europe/Berlin")
+ * reads in libical's built-in zone of that name, else in the VTIMEZONE
+ * inside the object (Windows names), else in the built-in zone named by
+ * a tail after a slash; an unknown TZID is logged once per object and
+ * read in the default zone (libical alone would make it floating, i.e.
+ * UTC).  An IANA-named VTIMEZONE is not read: the built-in rules are the
+ * current ones, and expanding each object's own costs most of a sync.  Floating times and all-day dates use the default
  * zone.  A missing DTEND and DURATION means one day for an all-day event
  * and zero length for a timed one.
  *
@@ -17,7 +21,8 @@
  * yields at most ICAL_SERIES_MAX occurrences (logged when capped).
  *
  * Threads: call ical_init() once on the main thread before any other
- * thread parses; ical_expand() may then run on any thread.
+ * thread parses; ical_expand() may then run on any thread (zones load on
+ * first use, under zone.c's lock).
  */
 #ifndef RAPPORT_ICAL_EXPAND_H
 #define RAPPORT_ICAL_EXPAND_H
@@ -32,12 +37,12 @@
 #define ICAL_STEPS_MAX		200000	/* RRULE steps tried per series */
 
 /*
- * Loads libical's built-in time zones (and their transitions through
- * 2043) and makes libical errors non-fatal.  Returns 0, or -1 if the
- * zone data is missing (no Europe/Berlin, no UTC).
+ * Makes libical errors non-fatal and checks libical's zone data is there
+ * (loading Europe/Berlin only).  Returns 0, or -1 if the zone data is
+ * missing (no Europe/Berlin, no UTC).
  */
 int ical_init(void);
-/* Frees libical's zone cache; no ical_expand() may run after it. */
+/* zone_shutdown(), and libical's buffers; no ical_expand() after it. */
 void ical_shutdown(void);
 /* Whether name is a zone ical_expand() accepts as default_tz. */
 int ical_zone_known(const char *name);

@@ -32,6 +32,8 @@
 
 #define DEFAULT_CONFIG		SYSCONFDIR "/rapport/rapport.conf"
 #define PLANNER_PERIOD_MS	(60u * 1000u)
+/* How often STATUS= shows the connectors' latest progress. */
+#define STATUS_PERIOD_MS	(5u * 1000u)
 /* systemd's default stop timeout is 90 s; we aim far below one. */
 #define STOP_TIMEOUT_MS		500
 
@@ -248,16 +250,46 @@ daemon_status_started(struct daemon *d)
 	daemon_status_row(d, "daemon.version", PACKAGE_VERSION);
 }
 
+/* Connector threads may not call sd_notify: they write status rows
+ * ("imap.work" = "INBOX: 1200 of 5000"), which the main thread relays. */
+static int
+daemon_status_progress(void *arg, const char *key, const char *value,
+    int64_t at)
+{
+	char *buf = arg;
+	const char *dot = strchr(key, '.');
+	size_t len = strlen(buf);
+
+	(void)at;
+	if (!dot || !value || (strncmp(key, "imap.", 5) != 0 &&
+	    strncmp(key, "caldav.", 7) != 0) || len + 8 >= 256)
+		return 0;
+	snprintf(buf + len, 256 - len, "; %.*s %s: %s", (int)(dot - key), key,
+	    dot + 1, value);
+	return 0;
+}
+
 /* The line `systemctl status` shows. */
 static void
 daemon_notify_status(struct daemon *d)
 {
 	int64_t customers = 0;
+	char progress[256] = "";
 
 	if (store_customer_count(d->store, &customers) != STORE_OK)
 		customers = -1;
-	notify_status("idle; %lld customers; %zu connectors",
-	    (long long)customers, connector_set_count(d->connectors));
+	if (store_status_foreach(d->store, daemon_status_progress,
+	    progress) != STORE_OK)
+		progress[0] = '\0';
+	notify_status("idle; %lld customers; %zu connectors%s",
+	    (long long)customers, connector_set_count(d->connectors),
+	    progress);
+}
+
+static void
+on_status_timer(void *arg)
+{
+	daemon_notify_status(arg);
 }
 
 /* ---- the main loop's work ---- */
@@ -498,6 +530,7 @@ daemon_serve(struct daemon *d)
 	    mainloop_add_timer(d->ml, PLANNER_PERIOD_MS, on_planner_timer, d));
 	if (watchdog_ms)
 		mainloop_add_timer(d->ml, watchdog_ms, on_watchdog_timer, d);
+	mainloop_add_timer(d->ml, STATUS_PERIOD_MS, on_status_timer, d);
 
 	daemon_status_started(d);
 	daemon_status_row(d, "daemon.state", "running");

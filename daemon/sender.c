@@ -4,6 +4,7 @@
  */
 #include "sender.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -15,15 +16,18 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "address.h"
+#include "agenda.h"
 #include "clock.h"
 #include "config.h"
 #include "connector.h"
+#include "imap_session.h"
 #include "log.h"
 #include "mime_build.h"
 #include "smtp_session.h"
@@ -70,13 +74,23 @@ sender_outside_quiet(int64_t t, const char *tz, const char *fallback,
 	return r;
 }
 
-/* Minutes east of UTC of [rapport] timezone at t, for the Date header. */
+/*
+ * Minutes east of UTC of [rapport] timezone at t, for the Date header.
+ * The last answer is kept per thread: a newsletter asks for the same
+ * second hundreds of times, and the zone lookup was the sender's
+ * hottest path (libical through ICU).
+ */
 static int
 sender_utc_offset(const struct config *cfg, int64_t t)
 {
+	static _Thread_local int64_t last_t = INT64_MIN;
+	static _Thread_local const char *last_tz;
+	static _Thread_local int last_off;
 	struct local_time lt;
 	struct tm tm;
 
+	if (t == last_t && cfg->timezone == last_tz)
+		return last_off;
 	sender_local(t, cfg->timezone, NULL, &lt);
 	memset(&tm, 0, sizeof(tm));
 	tm.tm_year = lt.year - 1900;
@@ -85,7 +99,10 @@ sender_utc_offset(const struct config *cfg, int64_t t)
 	tm.tm_hour = lt.hour;
 	tm.tm_min = lt.minute;
 	tm.tm_sec = lt.second;
-	return (int)(((int64_t)timegm(&tm) - t) / 60);
+	last_t = t;
+	last_tz = cfg->timezone;
+	last_off = (int)(((int64_t)timegm(&tm) - t) / 60);
+	return last_off;
 }
 
 /* ---- messages ---- */
@@ -560,7 +577,9 @@ struct sender_worker {
 	int			 fd;		/* stop and wake-ups */
 	const char		*account;
 	struct smtp_session	*session;
+	struct imap_session	*sent;		/* for copies to Sent, or NULL */
 	bool			 used;		/* RSET before the next message */
+	bool			 dry_dir_made;
 	int64_t			 last_used;
 	/* Over budget until then: claim nothing, every row would wait. */
 	int64_t			 budget_until;
@@ -573,6 +592,14 @@ struct sender_worker {
 /* The extra threads of an account with connections > 1. */
 struct sender_pool {
 	atomic_bool		 stop;
+	/*
+	 * Held for every store access of the pool's threads: SQLite lets
+	 * one writer in at a time and makes the others sleep and poll
+	 * (busy timeout), which cost more than half the throughput with
+	 * two connections.  Only the SMTP and IMAP conversations run
+	 * outside it, and that is where the waiting is.
+	 */
+	pthread_mutex_t		 store_lock;
 	struct sender_worker	*w;
 	size_t			 n;
 };
@@ -583,6 +610,20 @@ sender_stopping(const struct sender_worker *w)
 	if (w->pool && atomic_load(&w->pool->stop))
 		return true;
 	return w->ctx && connector_stopping(w->ctx);
+}
+
+static void
+sender_store_lock(struct sender_worker *w)
+{
+	if (w->pool)
+		pthread_mutex_lock(&w->pool->store_lock);
+}
+
+static void
+sender_store_unlock(struct sender_worker *w)
+{
+	if (w->pool)
+		pthread_mutex_unlock(&w->pool->store_lock);
 }
 
 static void
@@ -624,10 +665,11 @@ sender_dry_run(struct sender_worker *w, const struct outbox_row *row,
 	FILE *f;
 	int rc = -1;
 
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+	if (!w->dry_dir_made && mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		snprintf(err, errlen, "%.200s: %s", dir, strerror(errno));
 		return -1;
 	}
+	w->dry_dir_made = true;
 	snprintf(path, sizeof(path), "%s/%lld.eml", dir, (long long)row->id);
 	snprintf(tmp, sizeof(tmp), "%s/.%lld.eml.tmp", dir, (long long)row->id);
 	if ((f = fopen(tmp, "we")) == NULL) {
@@ -679,6 +721,67 @@ sender_tempfail(struct sender_worker *w, const struct outbox_row *row,
 	return rc == STORE_OK ? 0 : sender_store_failed(w, row);
 }
 
+/* The [imap] account named by sent_imap (config_load checked it). */
+static const struct endpoint *
+sender_sent_endpoint(const struct sender_worker *w)
+{
+	const struct config *cfg = w->env.cfg;
+
+	for (size_t i = 0; i < cfg->n_imap; i++)
+		if (strcmp(cfg->imap[i].ep.name, w->env.acct->sent_imap) == 0)
+			return &cfg->imap[i].ep;
+	return NULL;
+}
+
+/* One APPEND, on the open connection or a new one.  IMAP_FAIL: closed. */
+static enum imap_status
+sender_append(struct sender_worker *w, const struct endpoint *ep,
+    const char *folder, char *err, size_t errlen)
+{
+	enum imap_status st;
+
+	if (w->sent == NULL &&
+	    (w->sent = imap_session_open(ep, err, errlen)) == NULL)
+		return IMAP_FAIL;
+	st = imap_session_append(w->sent, folder, w->msg.data.buf,
+	    w->msg.data.len);
+	if (st != IMAP_OK)
+		snprintf(err, errlen, "%s", imap_session_error(w->sent));
+	if (st == IMAP_FAIL) {
+		imap_session_close(w->sent);
+		w->sent = NULL;
+	}
+	return st;
+}
+
+/*
+ * A copy of what was sent into the account's Sent folder ([smtp]
+ * sent_imap, sent_folder), once the row is recorded as sent: a failure
+ * here is logged and never sends the message again.  A connection that
+ * broke while idle is reopened once.
+ */
+static void
+sender_file_sent(struct sender_worker *w, const struct outbox_row *row)
+{
+	const struct smtp_account *acct = w->env.acct;
+	const struct endpoint *ep;
+	const char *folder;
+	char err[512];
+	enum imap_status st;
+
+	if (acct == NULL || acct->sent_imap == NULL ||
+	    (ep = sender_sent_endpoint(w)) == NULL)
+		return;
+	folder = acct->sent_folder ? acct->sent_folder : "Sent";
+	st = sender_append(w, ep, folder, err, sizeof(err));
+	if (st == IMAP_FAIL)
+		st = sender_append(w, ep, folder, err, sizeof(err));
+	if (st != IMAP_OK)
+		log_warnx("sender account=%s outbox=%lld: no copy in %s/%s: %s",
+		    w->account, (long long)row->id, acct->sent_imap, folder,
+		    err);
+}
+
 /*
  * Sends the rendered message.  0 when the row's fate is recorded; -1
  * when no connection could be opened (the row is planned again) or the
@@ -693,8 +796,10 @@ sender_deliver(struct sender_worker *w, const struct outbox_row *row,
 	char err[512];
 	int rc;
 
+	sender_store_unlock(w);
 	if (sender_connect(w, err, sizeof(err)) < 0) {
 		log_warnx("sender account=%s: %s", w->account, err);
+		sender_store_lock(w);
 		if (store_outbox_defer(w->st, row->id, now, false, err) !=
 		    STORE_OK)
 			sender_store_failed(w, row);
@@ -704,6 +809,7 @@ sender_deliver(struct sender_worker *w, const struct outbox_row *row,
 	smtp_session_send(w->session, w->msg.from_addr, &rcpt, 1,
 	    w->msg.data.buf, w->msg.data.len, &r);
 	w->last_used = clock_now();
+	sender_store_lock(w);
 	switch (r.status) {
 	case SMTP_OK:
 		w->used = true;
@@ -711,6 +817,11 @@ sender_deliver(struct sender_worker *w, const struct outbox_row *row,
 		    (long long)row->id, r.text);
 		rc = store_outbox_sent(w->st, row->id, now, r.text) ==
 		    STORE_OK ? 0 : sender_store_failed(w, row);
+		if (rc == 0) {
+			sender_store_unlock(w);
+			sender_file_sent(w, row);
+			sender_store_lock(w);
+		}
 		break;
 	case SMTP_PERMFAIL:
 		log_notice("sender account=%s outbox=%lld: failed: %s",
@@ -903,19 +1014,27 @@ sender_pass(struct sender_worker *w)
 	struct outbox_row row;
 	int rc;
 
+	/* The user's daily agenda (agenda.h): it keeps its own record. */
+	agenda_tick(w->st, w->env.cfg, w->env.acct, w->env.templates,
+	    clock_now());
 	while (!sender_stopping(w)) {
 		if (clock_now() < w->budget_until)
 			return CONNECTOR_OK;
+		sender_store_lock(w);
 		rc = store_outbox_claim(w->st, w->account, clock_now(),
 		    SENDER_LEASE, &row);
-		if (rc == STORE_NOTFOUND)
+		if (rc == STORE_NOTFOUND) {
+			sender_store_unlock(w);
 			return CONNECTOR_OK;
+		}
 		if (rc != STORE_OK) {
 			log_warnx("sender account=%s: %s", w->account,
 			    store_errmsg(w->st));
+			sender_store_unlock(w);
 			return CONNECTOR_RETRY;
 		}
 		rc = sender_one(w, &row);
+		sender_store_unlock(w);
 		outbox_row_clear(&row);
 		if (rc < 0)
 			return CONNECTOR_RETRY;
@@ -944,6 +1063,8 @@ static void
 sender_worker_fini(struct sender_worker *w)
 {
 	sender_close(w);
+	imap_session_close(w->sent);
+	w->sent = NULL;
 	sender_message_free(&w->msg);
 }
 
@@ -1046,6 +1167,7 @@ sender_pool_start(struct sender_pool *pool, struct connector_ctx *ctx,
 	size_t started = 0;
 
 	atomic_init(&pool->stop, false);
+	pthread_mutex_init(&pool->store_lock, NULL);
 	pool->w = xcalloc(n, sizeof(*pool->w));
 	for (size_t i = 0; i < n; i++) {
 		struct sender_worker *w = &pool->w[started];
@@ -1078,6 +1200,7 @@ sender_pool_stop(struct sender_pool *pool)
 		pthread_join(pool->w[i].thread, NULL);
 		close(pool->w[i].fd);
 	}
+	pthread_mutex_destroy(&pool->store_lock);
 	free(pool->w);
 }
 
@@ -1094,6 +1217,7 @@ sender_run_pool(struct connector_ctx *ctx, const struct template_set *set,
 	int r;
 
 	if (sender_pool_start(&pool, ctx, set, n) == 0) {
+		pthread_mutex_destroy(&pool.store_lock);
 		free(pool.w);
 		return CONNECTOR_RETRY;
 	}
@@ -1106,6 +1230,123 @@ sender_run_pool(struct connector_ctx *ctx, const struct template_set *set,
 	}
 	sender_pool_stop(&pool);
 	return connector_stopping(ctx) ? CONNECTOR_OK : CONNECTOR_RETRY;
+}
+
+/* ---- taking over after a crash ---- */
+
+/*
+ * "DATABASE.send-ACCOUNT.lock": held (flock) by whichever process sends
+ * for the account.  Whoever gets it knows that no sender of the account
+ * is alive elsewhere, so its rows still 'sending' were left by a crash.
+ */
+static char *
+sender_lock_path(const struct config *cfg, const char *account)
+{
+	struct strbuf b;
+
+	strbuf_init(&b, 0);
+	strbuf_addf(&b, "%s.send-", cfg->database);
+	/* An account name is the user's; keep it one harmless path word. */
+	for (const char *p = account; *p; p++)
+		strbuf_addc(&b, isalnum((unsigned char)*p) || *p == '-' ?
+		    *p : '_');
+	strbuf_adds(&b, ".lock");
+	return strbuf_detach(&b);
+}
+
+/* The lock's fd, or -1 when another process holds it (or no file). */
+static int
+sender_lock(const struct config *cfg, const char *account)
+{
+	char *path = sender_lock_path(cfg, account);
+	int fd;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		log_warn("sender account=%s: %s", account, path);
+	else if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK)
+			log_warn("sender account=%s: %s", account, path);
+		else
+			log_info("sender account=%s: another process sends "
+			    "for this account", account);
+		close(fd);
+		fd = -1;
+	}
+	free(path);
+	return fd;
+}
+
+struct sender_orphans {
+	const char	*account;
+	int64_t		*ids;
+	size_t		 n, cap;
+};
+
+static int
+sender_orphan_collect(void *ctx, const struct outbox_row *r)
+{
+	struct sender_orphans *o = ctx;
+
+	if (r->account == NULL || strcmp(r->account, o->account) != 0)
+		return 0;
+	if (o->n == o->cap) {
+		o->cap = o->cap ? o->cap * 2 : 16;
+		o->ids = xreallocarray(o->ids, o->cap, sizeof(*o->ids));
+	}
+	o->ids[o->n++] = r->id;
+	return 0;
+}
+
+/*
+ * With the account's lock held: the rows its dead predecessor was
+ * sending go back to planned, due now, without waiting for their lease.
+ * Their Message-ID stays, so a message the server had already taken
+ * arrives again under the same id.
+ */
+static void
+sender_take_over(struct store *st, const char *account)
+{
+	struct sender_orphans o = { .account = account };
+	int64_t now = clock_now();
+
+	if (store_outbox_foreach(st, "sending", 0, sender_orphan_collect,
+	    &o) != STORE_OK) {
+		log_warnx("sender account=%s: %s", account, store_errmsg(st));
+		free(o.ids);
+		return;
+	}
+	for (size_t i = 0; i < o.n; i++) {
+		if (store_outbox_defer(st, o.ids[i], now, false,
+		    "interrupted while sending") != STORE_OK)
+			log_warnx("sender account=%s outbox=%lld: %s", account,
+			    (long long)o.ids[i], store_errmsg(st));
+		else
+			log_notice("sender account=%s outbox=%lld: resumed "
+			    "after an interrupted send", account,
+			    (long long)o.ids[i]);
+	}
+	free(o.ids);
+}
+
+/* Takes the account's lock and, when it is ours, takes over. */
+static int
+sender_begin(struct connector_ctx *ctx)
+{
+	const char *account = ctx->ep && ctx->ep->name ? ctx->ep->name :
+	    "default";
+	int fd = sender_lock(ctx->cfg, account);
+
+	if (fd >= 0)
+		sender_take_over(ctx->store, account);
+	return fd;
+}
+
+static void
+sender_end(int lock_fd)
+{
+	if (lock_fd >= 0)
+		close(lock_fd);
 }
 
 static void
@@ -1137,9 +1378,11 @@ sender_run(struct connector_ctx *ctx)
 	struct template_set *set;
 	struct sender_worker w;
 	enum connector_result r = CONNECTOR_OK;
+	int lock_fd;
 
 	if (sender_templates(ctx->cfg, &set) < 0)
 		return CONNECTOR_FATAL;
+	lock_fd = sender_begin(ctx);
 	if (acct->connections > 1)
 		r = sender_run_pool(ctx, set, (size_t)acct->connections);
 	else {
@@ -1149,6 +1392,7 @@ sender_run(struct connector_ctx *ctx)
 		sender_loop(&w);
 		sender_worker_fini(&w);
 	}
+	sender_end(lock_fd);
 	template_set_free(set);
 	return r;
 }
@@ -1159,13 +1403,16 @@ sender_once(struct connector_ctx *ctx)
 	struct template_set *set;
 	struct sender_worker w;
 	enum connector_result r;
+	int lock_fd;
 
 	if (sender_templates(ctx->cfg, &set) < 0)
 		return CONNECTOR_FATAL;
+	lock_fd = sender_begin(ctx);
 	sender_worker_init(&w, ctx, set);
 	w.st = ctx->store;
 	r = sender_pass(&w);
 	sender_worker_fini(&w);
+	sender_end(lock_fd);
 	template_set_free(set);
 	return r;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "store_message.h"
 #include "xmalloc.h"
 
 /* ---- struct customer ---- */
@@ -356,6 +357,10 @@ customer_write_emails(struct store *st, const struct customer *c)
 		if (rc == STORE_CONFLICT)
 			store_set_error(st, "%s: address already belongs to "
 			    "a customer", c->emails[i]);
+		if (rc != STORE_OK)
+			return rc;
+		/* Mail that came before the address was known links now. */
+		rc = store_message_link_address(st, c->id, c->emails[i], NULL);
 		if (rc != STORE_OK)
 			return rc;
 	}

@@ -614,6 +614,9 @@ static const char SQL_LOC_DELETE_OTHER[] =
 static const char SQL_FIRST_SEEN_CLEAR_OTHER[] =
     "UPDATE messages SET uid = NULL, uidvalidity = NULL"
     " WHERE account = ?1 AND folder = ?2 AND uidvalidity <> ?3";
+static const char SQL_LOC_COUNT[] =
+    "SELECT count(*) FROM message_locations WHERE account = ?1"
+    " AND folder = ?2 AND uidvalidity = ?3";
 static const char SQL_LOC_HAS[] =
     "SELECT 1 FROM message_locations WHERE account = ?1 AND folder = ?2"
     " AND uidvalidity = ?3 AND uid = ?4";
@@ -685,6 +688,26 @@ store_message_forget_folder(struct store *st, const char *account,
 	if (rc == STORE_OK && n)
 		*n = count;
 	return rc;
+}
+
+int
+store_message_count_located(struct store *st, const char *account,
+    const char *folder, int64_t uidvalidity, int64_t *n)
+{
+	sqlite3_stmt *stmt = store_stmt(st, SQL_LOC_COUNT);
+	int rc;
+
+	*n = 0;
+	if (stmt == NULL)
+		return STORE_ERROR;
+	store_bind_text(stmt, 1, account);
+	store_bind_text(stmt, 2, folder);
+	sqlite3_bind_int64(stmt, 3, uidvalidity);
+	if ((rc = store_step(st, stmt, "located count")) != STORE_OK)
+		return rc == STORE_NOTFOUND ? STORE_ERROR : rc;
+	*n = sqlite3_column_int64(stmt, 0);
+	sqlite3_reset(stmt);
+	return STORE_OK;
 }
 
 int
@@ -804,12 +827,15 @@ static const char SQL_TIMELINE[] =
     "SELECT 'message', m.id, m.date, 0, m.subject, m.message_id,"
     " m.dedupe_key, CASE m.outgoing WHEN 1 THEN 'out' ELSE 'in' END,"
     " m.from_addr, NULL, NULL, m.is_auto_reply, m.is_bounce,"
-    " m.is_reply AND m.author_id IS l.customer_id, l.rule, l.detail"
+    " m.is_reply AND m.author_id IS l.customer_id, l.rule, l.detail,"
+    " coalesce((SELECT group_concat(DISTINCT ml.folder)"
+    "  FROM message_locations ml WHERE ml.message_id = m.id), m.folder)"
     " FROM links l JOIN messages m ON m.id = l.object_id"
     " WHERE l.customer_id = ?1 AND l.object_kind = 'message'"
     " UNION ALL"
     " SELECT 'event', e.id, e.start_at, e.end_at, e.summary, e.uid, e.uid,"
-    " NULL, e.organizer, e.location, e.status, 0, 0, 0, l.rule, l.detail"
+    " NULL, e.organizer, e.location, e.status, 0, 0, 0, l.rule, l.detail,"
+    " NULL"
     " FROM links l JOIN events e ON e.id = l.object_id"
     " WHERE l.customer_id = ?1 AND l.object_kind = 'event'"
     " ORDER BY 3, 1, 2";
@@ -839,6 +865,7 @@ timeline_from_row(sqlite3_stmt *stmt, struct store_timeline_item *it)
 	it->reply = sqlite3_column_int(stmt, 13) != 0;
 	it->rule = column_text(stmt, 14);
 	it->detail = column_text(stmt, 15);
+	it->folder = column_text(stmt, 16);
 }
 
 int
@@ -1002,6 +1029,182 @@ store_review_resolve(struct store *st, int64_t id, bool link)
 	free(r.kind);
 	free(r.address);
 	return store_tx_leave(st, &tx, rc);
+}
+
+/* ---- unknown correspondents ---- */
+
+/* A participant's address +tag-folded as address_normalize() folds it:
+ * at the first '+' of the local part, unless the part starts with it. */
+#define SQL_FOLD(a)							\
+    "CASE WHEN instr(" a ", '+') BETWEEN 2 AND instr(" a ", '@')"	\
+    " THEN substr(" a ", 1, instr(" a ", '+') - 1)"			\
+    " || substr(" a ", instr(" a ", '@')) ELSE " a " END"
+
+/* ?2 the address; ?4/?5 bound the "local+" range of its tagged forms
+ * (',' follows '+'), NULL when the address is not a folded one. */
+#define SQL_MATCH(a)							\
+    "(" a " = ?2 OR (" a " > ?4 AND " a " < ?5"			\
+    " AND " SQL_FOLD(a) " = ?2))"
+
+/* The strongest role wins, as in the linker; an existing link stays.
+ * (WHERE 1: an upsert after a SELECT needs one to parse.) */
+static const char SQL_LINK_ADDRESS[] =
+    "INSERT INTO links (customer_id, object_kind, object_id, rule, detail,"
+    " created_at)"
+    " SELECT ?1, 'message', message_id, 'address:' || role, 'retroactive',"
+    " ?3 FROM (SELECT p.message_id AS message_id, p.role AS role,"
+    "  min(CASE p.role WHEN 'from' THEN 0 WHEN 'reply-to' THEN 1"
+    "   WHEN 'to' THEN 2 WHEN 'cc' THEN 3 ELSE 4 END)"
+    "  FROM message_participants p"
+    "  WHERE " SQL_MATCH("p.address")
+    "  AND p.role IN ('from', 'reply-to', 'to', 'cc')"
+    "  GROUP BY p.message_id)"
+    " WHERE 1"
+    " ON CONFLICT (customer_id, object_kind, object_id) DO NOTHING";
+/* The linker's author: the From, else the Reply-To, of incoming mail;
+ * a reply unless automatic or a bounce.  (The unary + keeps SQLite from
+ * scanning every authorless message through messages_by_author: the
+ * address's few messages come first.) */
+static const char SQL_AUTHOR_ADDRESS[] =
+    "UPDATE messages SET author_id = ?1,"
+    " is_reply = (is_auto_reply = 0 AND is_bounce = 0)"
+    " WHERE id IN (SELECT p.message_id FROM message_participants p"
+    "  WHERE " SQL_MATCH("p.address")
+    "  AND p.role IN ('from', 'reply-to'))"
+    " AND +author_id IS NULL AND outgoing = 0";
+
+static const char SQL_UNMATCHED[] =
+    "SELECT p.address, count(DISTINCT p.message_id) AS n, min(m.date),"
+    " max(m.date) AS last"
+    " FROM message_participants p JOIN messages m ON m.id = p.message_id"
+    " WHERE m.is_list = 0 AND m.is_bounce = 0"
+    " AND NOT EXISTS (SELECT 1 FROM customer_emails e"
+    "  WHERE e.address IN (p.address, " SQL_FOLD("p.address") "))"
+    " GROUP BY p.address ORDER BY n DESC, last DESC, p.address";
+/* Per listed address only, so the sample costs nothing for the rest. */
+static const char SQL_UNMATCHED_SAMPLE[] =
+    "SELECT (SELECT m.subject FROM message_participants p"
+    "  JOIN messages m ON m.id = p.message_id WHERE p.address = ?1"
+    "  AND m.is_list = 0 AND m.is_bounce = 0"
+    "  ORDER BY m.date DESC, m.id DESC LIMIT 1),"
+    " (SELECT p.name FROM message_participants p"
+    "  JOIN messages m ON m.id = p.message_id WHERE p.address = ?1"
+    "  AND p.name IS NOT NULL AND p.name <> ''"
+    "  ORDER BY m.date DESC, m.id DESC LIMIT 1)";
+
+/* Binds ?1 customer, ?2 address, ?3 now and the tagged range ?4/?5. */
+static void
+bind_address_match(sqlite3_stmt *stmt, int64_t customer_id, const char *addr,
+    int64_t now)
+{
+	const char *at = strchr(addr, '@');
+	size_t local = at ? (size_t)(at - addr) : 0;
+	char *lo, *hi;
+
+	sqlite3_bind_int64(stmt, 1, customer_id);
+	sqlite3_bind_text(stmt, 2, addr, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(stmt, 3, now);
+	if (local == 0 || memchr(addr, '+', local) != NULL)
+		return;		/* ?4/?5 stay NULL: exact matches only */
+	xasprintf(&lo, "%.*s+", (int)local, addr);
+	xasprintf(&hi, "%.*s,", (int)local, addr);
+	sqlite3_bind_text(stmt, 4, lo, -1, free);
+	sqlite3_bind_text(stmt, 5, hi, -1, free);
+}
+
+static int
+link_address_run(struct store *st, int64_t customer_id, const char *addr,
+    int64_t *n)
+{
+	int64_t now = clock_now();
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if ((stmt = store_stmt(st, SQL_LINK_ADDRESS)) == NULL)
+		return STORE_ERROR;
+	bind_address_match(stmt, customer_id, addr, now);
+	if ((rc = store_exec(st, stmt, "retroactive link")) != STORE_OK)
+		return rc;
+	*n = sqlite3_changes(st->db);
+	if ((stmt = store_stmt(st, SQL_AUTHOR_ADDRESS)) == NULL)
+		return STORE_ERROR;
+	bind_address_match(stmt, customer_id, addr, now);
+	return store_exec(st, stmt, "retroactive author");
+}
+
+int
+store_message_link_address(struct store *st, int64_t customer_id,
+    const char *addr, int64_t *n)
+{
+	struct store_tx tx;
+	int64_t count = 0;
+	int rc;
+
+	if ((rc = store_tx_enter(st, &tx)) != STORE_OK)
+		return rc;
+	rc = store_tx_leave(st, &tx,
+	    link_address_run(st, customer_id, addr, &count));
+	if (rc == STORE_OK && n)
+		*n = count;
+	if (rc == STORE_OK && count > 0)
+		log_debug("store: %lld earlier messages linked to customer "
+		    "%lld by %s", (long long)count, (long long)customer_id,
+		    addr);
+	return rc;
+}
+
+static int
+unmatched_sample(struct store *st, struct store_unmatched_item *it,
+    char **subject, char **name)
+{
+	sqlite3_stmt *stmt = store_stmt(st, SQL_UNMATCHED_SAMPLE);
+	int rc;
+
+	*subject = *name = NULL;
+	if (stmt == NULL)
+		return STORE_ERROR;
+	sqlite3_bind_text(stmt, 1, it->address, -1, SQLITE_TRANSIENT);
+	if ((rc = store_step(st, stmt, "unmatched sample")) != STORE_OK)
+		return rc == STORE_NOTFOUND ? STORE_OK : rc;
+	*subject = store_column_strdup(stmt, 0);
+	*name = store_column_strdup(stmt, 1);
+	sqlite3_reset(stmt);
+	it->subject = *subject;
+	it->name = *name;
+	return STORE_OK;
+}
+
+int
+store_unmatched_foreach(struct store *st,
+    int (*fn)(void *ctx, const struct store_unmatched_item *it), void *ctx)
+{
+	struct store_unmatched_item it;
+	sqlite3_stmt *stmt = store_stmt(st, SQL_UNMATCHED);
+	char *subject, *name;
+	int rc, stop;
+
+	if (stmt == NULL)
+		return STORE_ERROR;
+	while ((rc = store_step(st, stmt, "unmatched")) == STORE_OK) {
+		memset(&it, 0, sizeof(it));
+		it.address = column_text(stmt, 0);
+		it.count = sqlite3_column_int64(stmt, 1);
+		it.first_seen = sqlite3_column_int64(stmt, 2);
+		it.last_seen = sqlite3_column_int64(stmt, 3);
+		if ((rc = unmatched_sample(st, &it, &subject, &name)) !=
+		    STORE_OK) {
+			sqlite3_reset(stmt);
+			return rc;
+		}
+		stop = fn(ctx, &it);
+		free(subject);
+		free(name);
+		if (stop != 0) {
+			sqlite3_reset(stmt);
+			return STORE_OK;
+		}
+	}
+	return rc == STORE_NOTFOUND ? STORE_OK : rc;
 }
 
 /* ---- connector cursors ---- */

@@ -122,6 +122,10 @@ int store_message_forget_uid(struct store *st, const char *account,
  */
 int store_message_forget_folder(struct store *st, const char *account,
     const char *folder, int64_t keep_uidvalidity, int64_t *n);
+/* How many copies of a folder (under this UIDVALIDITY) are stored: the
+ * progress already made when an initial sync resumes. */
+int store_message_count_located(struct store *st, const char *account,
+    const char *folder, int64_t uidvalidity, int64_t *n);
 /* Whether a copy at this location is already stored (skip re-fetching). */
 int store_message_has_uid(struct store *st, const char *account,
     const char *folder, int64_t uidvalidity, int64_t uid, bool *has);
@@ -164,6 +168,9 @@ struct store_timeline_item {
 	bool		 reply;		/* the customer's own reply */
 	const char	*rule;		/* the why: "address:from", "thread:..."*/
 	const char	*detail;	/* the address, domain or Message-ID */
+	/* Where the message sits now (its folders, comma-separated), else
+	 * where it was first seen; NULL for an event. */
+	const char	*folder;
 };
 
 /*
@@ -200,6 +207,44 @@ int store_review_foreach(struct store *st,
  * is dismissed.  STORE_NOTFOUND if there is no such open row.
  */
 int store_review_resolve(struct store *st, int64_t id, bool link);
+
+/* ---- unknown correspondents ---- */
+
+/*
+ * Retroactive linking: addr (normalized) was just given to customer_id.
+ * Every stored message with addr as a participant is linked to them, by
+ * role ("address:from", "address:reply-to", "address:to", "address:cc",
+ * the strongest role when several), detail "retroactive"; an incoming
+ * message they wrote without a known author gets them as its author.
+ * With a folded address ("anna@x") a participant "anna+tag@x" matches
+ * too, as the linker's default +tag folding would have matched it.
+ * Existing links are kept.  *n (may be NULL) gets the links added.
+ * store_customer_insert() and store_customer_update() call it for every
+ * address they write, so each way of giving an address links.
+ */
+int store_message_link_address(struct store *st, int64_t customer_id,
+    const char *addr, int64_t *n);
+
+/* One unknown correspondent; strings live until the callback returns. */
+struct store_unmatched_item {
+	const char	*address;	/* as seen in the messages */
+	const char	*name;		/* latest display name, may be NULL */
+	int64_t		 count;		/* messages with the address */
+	int64_t		 first_seen;	/* the oldest one's date */
+	int64_t		 last_seen;	/* the newest one's date */
+	const char	*subject;	/* the newest one's subject, may be NULL */
+};
+
+/*
+ * Calls fn for each participant address that belongs to no customer
+ * (neither as it is nor +tag-folded), most frequent first (then the most
+ * recently seen, then by address); fn returns non-zero to stop.  Mailing
+ * list mail and bounces are not counted: their senders are machines.
+ * The store does not know the user's own addresses: the caller skips
+ * them.
+ */
+int store_unmatched_foreach(struct store *st,
+    int (*fn)(void *ctx, const struct store_unmatched_item *it), void *ctx);
 
 /* ---- connector cursors ---- */
 

@@ -55,20 +55,31 @@ static const char SQL_PLAN_FIRST_MESSAGES[] =
     "  AND l.object_kind = 'event' AND e.cancelled = 0"
     "  AND e.start_at < m.date)"
     " ORDER BY m.date, m.id";
+/*
+ * Only confirmed referrals are thanked (candidates found in mail wait in
+ * state 'pending').  One a person confirmed counts from that decision:
+ * its evidence may be older than the planning horizon.
+ */
+#define PLAN_REFERRAL_AT \
+    "(CASE WHEN r.decided_by = 'person' THEN max(r.at, r.decided_at)" \
+    " ELSE r.at END)"
 static const char SQL_PLAN_REFERRALS[] =
-    "SELECT r.id, r.referrer_id, r.at, d.name, 0, r.referred_id"
+    "SELECT r.id, r.referrer_id, " PLAN_REFERRAL_AT ", d.name, 0,"
+    " r.referred_id"
     " FROM referrals r"
     " JOIN customers c ON c.id = r.referrer_id"
     " JOIN customers d ON d.id = r.referred_id"
-    " WHERE r.at BETWEEN ?1 AND ?2 AND c.do_not_contact = 0"
-    " ORDER BY r.at, r.id";
+    " WHERE r.state = 'confirmed'"
+    " AND " PLAN_REFERRAL_AT " BETWEEN ?1 AND ?2 AND c.do_not_contact = 0"
+    " ORDER BY 3, r.id";
 static const char SQL_PLAN_REFERRAL_SALES[] =
     "SELECT r.id, r.referrer_id, s.at, s.product, s.id, r.referred_id"
     " FROM referrals r"
     " JOIN customers c ON c.id = r.referrer_id"
     " JOIN sales s ON s.id = (SELECT f.id FROM sales f"
     "  WHERE f.customer_id = r.referred_id ORDER BY f.at, f.id LIMIT 1)"
-    " WHERE s.at BETWEEN ?1 AND ?2 AND c.do_not_contact = 0"
+    " WHERE r.state = 'confirmed'"
+    " AND s.at BETWEEN ?1 AND ?2 AND c.do_not_contact = 0"
     " ORDER BY s.at, r.id";
 static const char SQL_PLAN_BIRTHDAYS[] =
     "SELECT id, birth_month, birth_day, tz FROM customers"

@@ -354,10 +354,135 @@ static const char store_schema_v3[] =
 "  WHERE state = 'sent';"
 "PRAGMA user_version = 3;";
 
+/*
+ * Version 4: referrals found in mail and meetings (referral_ingest.c).
+ *
+ * A detected referral starts as a candidate: its referred person may be
+ * no customer yet (referred_id NULL, referred_addr/referred_name say who),
+ * and it waits in state 'pending' until a person (or, for strong rules,
+ * the rule) confirms it; only confirmed referrals are thanked.  A rejected
+ * candidate stays, so that UNIQUE (referrer_id, referred_addr) keeps it
+ * from ever being proposed again.  rule/strength/evidence_kind/evidence_id
+ * say how it was found (evidence_id: messages.id or events.id).
+ * decided_by 'person' makes the thank-you wait from the decision, not from
+ * the (perhaps long past) evidence.
+ *
+ * SQLite cannot drop NOT NULL from referred_id: the table is rebuilt.
+ * Triggers turn a customer's referred_by (CSV import, customer edit) into
+ * a confirmed referral row, so the planner has one source of referrals;
+ * customers created by a referral (source 'referral') get their row from
+ * whoever created them, with the evidence.
+ */
+static const char store_schema_v4[] =
+"CREATE TABLE referrals_v4 ("
+"  id            INTEGER PRIMARY KEY,"
+"  referrer_id   INTEGER NOT NULL REFERENCES customers(id) ON DELETE CASCADE,"
+"  referred_id   INTEGER REFERENCES customers(id) ON DELETE CASCADE,"
+"  referred_addr TEXT,"
+"  referred_name TEXT,"
+"  at            INTEGER NOT NULL,"
+"  source        TEXT,"
+"  evidence      TEXT,"
+"  created_at    INTEGER NOT NULL,"
+"  state         TEXT NOT NULL DEFAULT 'confirmed'"
+"                CHECK (state IN ('pending', 'confirmed', 'rejected')),"
+"  rule          TEXT,"
+"  strength      TEXT CHECK (strength IN ('strong', 'weak')),"
+"  evidence_kind TEXT NOT NULL DEFAULT 'manual'"
+"                CHECK (evidence_kind IN"
+"                ('message', 'event', 'manual', 'import')),"
+"  evidence_id   INTEGER,"
+"  decided_at    INTEGER,"
+"  decided_by    TEXT CHECK (decided_by IN ('rule', 'person')),"
+"  UNIQUE (referrer_id, referred_id),"
+"  UNIQUE (referrer_id, referred_addr),"
+"  CHECK (referrer_id <> referred_id),"
+"  CHECK (referred_id IS NOT NULL OR referred_addr IS NOT NULL),"
+"  CHECK (state <> 'confirmed' OR referred_id IS NOT NULL)"
+");"
+"INSERT INTO referrals_v4 (id, referrer_id, referred_id, at, source,"
+"  evidence, created_at, evidence_kind)"
+"  SELECT id, referrer_id, referred_id, at, source, evidence, created_at,"
+"  CASE WHEN source = 'import' THEN 'import' ELSE 'manual' END"
+"  FROM referrals;"
+"DROP TABLE referrals;"
+"ALTER TABLE referrals_v4 RENAME TO referrals;"
+"CREATE INDEX referrals_by_referred ON referrals(referred_id);"
+"CREATE INDEX referrals_by_addr ON referrals(referred_addr)"
+"  WHERE referred_addr IS NOT NULL;"
+"CREATE INDEX referrals_pending ON referrals(at) WHERE state = 'pending';"
+
+"INSERT INTO referrals (referrer_id, referred_id, at, source, evidence,"
+"  created_at, evidence_kind)"
+"  SELECT c.referred_by, c.id, c.created_at, c.source, 'referred_by field',"
+"  c.created_at, CASE WHEN c.source = 'import' THEN 'import'"
+"  ELSE 'manual' END FROM customers c"
+"  WHERE c.referred_by IS NOT NULL AND c.referred_by <> c.id"
+"  AND NOT EXISTS (SELECT 1 FROM referrals r"
+"   WHERE r.referrer_id = c.referred_by AND r.referred_id = c.id);"
+"CREATE TRIGGER customers_referred_by_insert AFTER INSERT ON customers"
+"  WHEN NEW.referred_by IS NOT NULL AND NEW.referred_by <> NEW.id"
+"  AND NEW.source IS NOT 'referral' BEGIN"
+"  INSERT INTO referrals (referrer_id, referred_id, at, source, evidence,"
+"   created_at, evidence_kind)"
+"   SELECT NEW.referred_by, NEW.id, NEW.created_at, NEW.source,"
+"   'referred_by field', NEW.created_at,"
+"   CASE WHEN NEW.source = 'import' THEN 'import' ELSE 'manual' END"
+"   WHERE NOT EXISTS (SELECT 1 FROM referrals r"
+"    WHERE r.referrer_id = NEW.referred_by AND r.referred_id = NEW.id);"
+"END;"
+"CREATE TRIGGER customers_referred_by_update"
+"  AFTER UPDATE OF referred_by ON customers"
+"  WHEN NEW.referred_by IS NOT NULL AND NEW.referred_by <> NEW.id"
+"  AND NEW.referred_by IS NOT OLD.referred_by BEGIN"
+"  INSERT INTO referrals (referrer_id, referred_id, at, source, evidence,"
+"   created_at, evidence_kind)"
+"   SELECT NEW.referred_by, NEW.id, NEW.updated_at, NEW.source,"
+"   'referred_by field', NEW.updated_at,"
+"   CASE WHEN NEW.source = 'import' THEN 'import' ELSE 'manual' END"
+"   WHERE NOT EXISTS (SELECT 1 FROM referrals r"
+"    WHERE r.referrer_id = NEW.referred_by AND r.referred_id = NEW.id);"
+"END;"
+
+/* The name lookup of the referral rules: case and spaces folded. */
+"CREATE INDEX customers_by_folded_name"
+"  ON customers(replace(lower(name), ' ', ''));"
+"PRAGMA user_version = 4;";
+
+/*
+ * Version 5: the daily agenda (agenda.c, store_agenda.c).
+ *
+ * The agenda goes to the user, not to a customer, so it has no outbox
+ * row (outbox.customer_id is NOT NULL): one row per (day, recipient) is
+ * claimed before it is sent and makes the agenda of a day go once, even
+ * across restarts.  state: sending (claimed; lease_until says when a
+ * claim by a sender that died runs out, or when a 4xx is retried), sent,
+ * empty (no meetings that day: nothing sent), failed.  message_id is
+ * fixed at the first claim, so a resend after a crash carries the same.
+ */
+static const char store_schema_v5[] =
+"CREATE TABLE agenda_sent ("
+"  day         TEXT NOT NULL,"	/* local date, YYYY-MM-DD */
+"  recipient   TEXT NOT NULL,"
+"  state       TEXT NOT NULL DEFAULT 'sending'"
+"              CHECK (state IN ('sending', 'sent', 'empty', 'failed')),"
+"  message_id  TEXT NOT NULL,"
+"  attempts    INTEGER NOT NULL DEFAULT 0,"
+"  lease_until INTEGER,"
+"  meetings    INTEGER NOT NULL DEFAULT 0,"
+"  reason      TEXT,"
+"  sent_at     INTEGER,"
+"  created_at  INTEGER NOT NULL,"
+"  PRIMARY KEY (day, recipient)"
+") WITHOUT ROWID;"
+"PRAGMA user_version = 5;";
+
 const struct store_migration store_migrations[] = {
 	{ store_schema_v1 },
 	{ store_schema_v2 },
 	{ store_schema_v3 },
+	{ store_schema_v4 },
+	{ store_schema_v5 },
 };
 
 const int store_schema_version =

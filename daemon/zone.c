@@ -1,18 +1,128 @@
 #include "zone.h"
 
+#include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libical/ical.h>
+
+#include "xmalloc.h"
+
+#define ZONE_NAME_MAX	128	/* longer names are not zones: not looked up */
+#define ZONE_CACHE_MAX	1024	/* names remembered, found or not */
+#define ZONE_BUCKETS	256
+#define ZONE_COVER_T	2145916800	/* 2038-01-01: libical adds 5 years */
+
+/* A name once looked up, with its zone or NULL (unknown). */
+struct zone_entry {
+	struct zone_entry	*next;
+	icaltimezone		*zone;
+	char			 name[];
+};
+
+/*
+ * libical 3.0.16 locks its own lazy loading, but its lookup scans every
+ * zone with strcmp, tries a file under /usr/share/zoneinfo for each miss
+ * (a Windows TZID in every resource) and appends deprecated zones to its
+ * array unlocked.  One lock and a cache of names in front of it make each
+ * later lookup a hash probe, and ensure only zones in use are loaded.
+ */
+static pthread_mutex_t zone_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct zone_entry *zone_cache[ZONE_BUCKETS];
+static size_t zone_ncached;
+
+static bool
+zone_is_utc(const char *name)
+{
+	return strcasecmp(name, "UTC") == 0 || strcasecmp(name, "GMT") == 0 ||
+	    strcasecmp(name, "Etc/UTC") == 0 || strcasecmp(name, "Z") == 0;
+}
+
+static unsigned
+zone_hash(const char *name)
+{
+	unsigned h = 2166136261u;
+
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 16777619u;
+	return h % ZONE_BUCKETS;
+}
+
+/*
+ * Loads the zone and its transitions through 2043 now, under the lock,
+ * so that readers on other threads find them ready.
+ */
+static icaltimezone *
+zone_load(const char *name)
+{
+	icaltimezone *z, *utc = icaltimezone_get_utc_timezone();
+	struct icaltimetype tt;
+
+	if ((z = icaltimezone_get_builtin_timezone(name)) == NULL &&
+	    name[0] == '/')
+		z = icaltimezone_get_builtin_timezone_from_tzid(name);
+	if (z == NULL)
+		return NULL;
+	tt = icaltime_from_timet_with_zone(ZONE_COVER_T, 0, utc);
+	icaltimezone_convert_time(&tt, utc, z);
+	return z;
+}
+
+static icaltimezone *
+zone_lookup(const char *name)
+{
+	unsigned h = zone_hash(name);
+	struct zone_entry *e;
+	size_t len = strlen(name);
+
+	for (e = zone_cache[h]; e != NULL; e = e->next)
+		if (strcmp(e->name, name) == 0)
+			return e->zone;
+	e = xmalloc(sizeof(*e) + len + 1);
+	e->zone = zone_load(name);
+	memcpy(e->name, name, len + 1);
+	/* Found zones are few; unknown names come from servers: bounded. */
+	if (e->zone == NULL && zone_ncached >= ZONE_CACHE_MAX) {
+		free(e);
+		return NULL;
+	}
+	e->next = zone_cache[h];
+	zone_cache[h] = e;
+	zone_ncached++;
+	return e->zone;
+}
 
 const struct zone *
 zone_get(const char *name)
 {
-	if (name == NULL || *name == '\0')
+	icaltimezone *z;
+
+	if (name == NULL || *name == '\0' || strlen(name) >= ZONE_NAME_MAX ||
+	    strstr(name, "..") != NULL)
 		return NULL;
-	if (strcmp(name, "UTC") == 0)
-		return (const struct zone *)icaltimezone_get_utc_timezone();
-	return (const struct zone *)icaltimezone_get_builtin_timezone(name);
+	pthread_mutex_lock(&zone_lock);
+	z = zone_is_utc(name) ? icaltimezone_get_utc_timezone() :
+	    zone_lookup(name);
+	pthread_mutex_unlock(&zone_lock);
+	return (const struct zone *)z;
+}
+
+void
+zone_shutdown(void)
+{
+	pthread_mutex_lock(&zone_lock);
+	for (size_t i = 0; i < ZONE_BUCKETS; i++)
+		while (zone_cache[i] != NULL) {
+			struct zone_entry *e = zone_cache[i];
+
+			zone_cache[i] = e->next;
+			free(e);
+		}
+	zone_ncached = 0;
+	icaltimezone_free_builtin_timezones();
+	pthread_mutex_unlock(&zone_lock);
 }
 
 const struct zone *

@@ -112,9 +112,9 @@ tap_like "timeline names the customer and counts" "$out" '^Anna Schmidt <anna@x.
 tap_is "timeline is newest first: the meeting" "$(printf '%s\n' "$out" | sed -n 2p)" \
     "2026-11-05T14:00:00Z  meeting      e1-uid@dav.example  Visit Anna"
 tap_like "an outgoing message with its Message-ID" "$(printf '%s\n' "$out" | sed -n 3p)" \
-    '^2026-11-03T08:30:00Z  message out  <m2@me.example>  Re: Offer please$'
+    '^2026-11-03T08:30:00Z  message out  Sent  <m2@me.example>  Re: Offer please$'
 tap_like "an incoming message with its Message-ID" "$(printf '%s\n' "$out" | sed -n 4p)" \
-    '^2026-11-01T10:00:00Z  message in   <m1@x.example>  Offer please$'
+    '^2026-11-01T10:00:00Z  message in   INBOX  <m1@x.example>  Offer please$'
 tap_is "without --why no rule is shown" "$(printf '%s\n' "$out" | grep -c 'why:')" 0
 
 out=$(ctl timeline ANNA@X.example --why)
@@ -182,8 +182,8 @@ out=$(ctl referral list)
 tap_is "referral list: one line per referral" "$(printf '%s\n' "$out" | wc -l)" 4
 tap_like "referral list: referrer -> referred" "$out" \
     '^    1  2026-11-10  Anna Schmidt <anna@x.example> -> Cleo Park <cleo.park@z.example>  \(manual\)$'
-tap_like "a referred_by field alone is listed with id -" "$out" \
-    '^    -  2026-12-01  dora@w.example <dora@w.example> -> Eve Imported <eve@v.example>  \(manual\)$'
+tap_like "a referred_by field is a recorded referral of its own" "$out" \
+    '^    4  2026-12-01  dora@w.example <dora@w.example> -> Eve Imported <eve@v.example>  \(manual\)$'
 out=$(ctl referrals)
 tap_like "referrals: who brought whom" "$out" 'Anna Schmidt <anna@x.example> \(#1\) brought Cleo Park <cleo.park@z.example> \(#4\)'
 tap_like "referrals: what came of it" "$out" \

@@ -4,7 +4,8 @@
 # exactly once; checks made again at send time (suppression,
 # do-not-contact, newsletter consent); a 4xx retried later, a 5xx failed
 # with the server's words; quiet hours in the recipient's zone; a Korean
-# subject RFC 2047-encoded; List-Unsubscribe on newsletters; dry-run.
+# subject RFC 2047-encoded; List-Unsubscribe on newsletters; dry-run;
+# a copy of each sent message APPENDed to Sent (Dovecot).
 # The rows are written with the sqlite3 CLI: the planner has its own tests.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
@@ -312,6 +313,38 @@ tap_is "all pool rows sent" "$(sql "SELECT count(*) FROM outbox WHERE occurrence
 tap_is "no Message-ID twice" "$(cut -f1 "$SMTP_SINK_INDEX" | sort | uniq -d | wc -l)" 0
 conns=$(grep -c 'sender account=default: connected' "$W/daemon.log")
 tap_ok "one connection per sending thread, reused ($conns opened)" test "$conns" -ge 1 -a "$conns" -le 2
+
+# ---- a copy of each sent message in the account's Sent folder (APPEND)
+if command -v dovecot >/dev/null && tap_ok "Dovecot starts" dovecot_start alice secret; then
+	dovecot_mailbox_create alice Sent
+	write_conf "$W/sent.conf"
+	sed -i "s|^\[smtp\]\$|[imap \"work\"]\nurl = imap://127.0.0.1:$DOVECOT_IMAP_PORT/\nca_file = $PEERS_CA_FILE\nuser = alice\npassword = secret\nfolders = INBOX\ntimeout = 10\n\n[smtp]\nsent_imap = work\nsent_folder = Sent|" "$W/sent.conf"
+	before=$(smtp_sink_count)
+	r_s=$(plan "$anna" follow-up hello sent:1 "$(at 2026-12-04T09:00:00Z)")
+	tap_ok "--once with sent_imap" run_once 2026-12-04T10:00:00Z "$W/sent.conf"
+	tap_is "sent_imap: the message is sent" "$(field "$r_s" state)" sent
+	tap_is "and reaches the sink once" "$(smtp_sink_count)" $((before + 1))
+	tap_is "a copy is in Sent, once" "$(dovecot_count alice Sent)" 1
+	mid=$(field "$r_s" message_id)
+	tap_is "the copy has the row's Message-ID" \
+	    "$(doveadm_ search -u alice mailbox Sent header message-id "$mid" | wc -l)" 1
+	tap_like "the copy is marked seen" "$(doveadm_ fetch -u alice flags mailbox Sent all)" '\\Seen'
+	# Dovecot's Maildir keeps the lines with LF alone.
+	tap_ok "the copy is the message sent" cmp \
+	    <(tr -d '\r' <"$(find "$DOVECOT_MAILDIR/.Sent/cur" "$DOVECOT_MAILDIR/.Sent/new" -type f | head -1)") \
+	    <(tr -d '\r' <"$(smtp_sink_find "$mid")")
+	tap_ok "a second --once" run_once 2026-12-04T10:01:00Z "$W/sent.conf"
+	tap_is "still one copy in Sent" "$(dovecot_count alice Sent)" 1
+	# A folder that does not exist: the message still goes, the log says why.
+	sed -i 's/^sent_folder = Sent$/sent_folder = Nowhere/' "$W/sent.conf"
+	r_s2=$(plan "$anna" follow-up hello sent:2 "$(at 2026-12-04T09:00:00Z)")
+	run_once 2026-12-04T10:02:00Z "$W/sent.conf"
+	tap_is "no such Sent folder: still sent" "$(field "$r_s2" state)" sent
+	tap_ok "and the log names the folder" grep -q "outbox=$r_s2: no copy in work/Nowhere" "$W/rapportd.log"
+	tap_is "Sent unchanged" "$(dovecot_count alice Sent)" 1
+else
+	tap_skip "APPEND to Sent" "no Dovecot"
+fi
 
 # ---- the log never shows a message body
 tap_not "rapportd logged no failure" grep -q 'pass failed' "$W/rapportd.log"

@@ -679,8 +679,12 @@ test_shipped_one(const struct template *t, struct template_output *out)
 	m.html = out->html.buf;
 	m.html_len = out->html.len;
 	strbuf_init(&msg, 0);
+	/* A multi-line body variable (agenda.items) keeps its line breaks,
+	 * so "Bcc:" may start a body line; the header block must not hold it. */
 	ok(mime_build(&m, &msg, err, sizeof(err)) == 0 && lines_crlf(msg.buf) &&
-	    strstr(msg.buf, "\r\nBcc:") == NULL &&
+	    strstr(msg.buf, "\r\n\r\n") != NULL &&
+	    memmem(msg.buf, (size_t)(strstr(msg.buf, "\r\n\r\n") - msg.buf),
+	    "\r\nBcc:", 6) == NULL &&
 	    mailmime_parse(msg.buf, msg.len, &idx, &mime) == MAILIMF_NO_ERROR,
 	    "%s: a clean message", t->path);
 	if (mime)
@@ -693,7 +697,7 @@ test_shipped(void)
 {
 	static const char *const names[] = {
 		"followup-sale-1", "followup-sale-2", "followup-meeting",
-		"birthday", "newsletter", "referral-thanks",
+		"birthday", "newsletter", "referral-thanks", "agenda",
 	};
 	static const char *const langs[] = { "en", "ko", "zh" };
 	char dir[1024];
@@ -706,8 +710,8 @@ test_shipped(void)
 	is_int(template_set_load(dir, &set, collect, &errs), 0,
 	    "shipped templates load");
 	is_str(strbuf_str(&errs), "", "without errors");
-	is_int(template_set_count(set), 18, "six templates in three languages");
-	for (size_t i = 0; i < 6; i++)
+	is_int(template_set_count(set), 21, "seven templates in three languages");
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		for (size_t j = 0; j < 3; j++) {
 			const struct template *t = template_set_get(set, names[i],
 			    langs[j]);

@@ -1,0 +1,179 @@
+#!/bin/bash
+# The daily agenda end to end: two meetings with customers on a private
+# Radicale, `rapportd --once` at the agenda hour sends exactly one agenda
+# to the SMTP sink, listing both meetings with their customers, with a
+# text/calendar attachment holding the visits in UTC; another --once the
+# same day sends nothing more; a cancelled meeting and one the user
+# declined are left out; with lang = ko the agenda is in Korean; a day
+# without meetings sends nothing and says so in the log.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+set -u
+TOP_SRCDIR=${TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+RAPPORTD=${RAPPORTD:-$TOP_SRCDIR/rapportd}
+RAPPORTCTL=${RAPPORTCTL:-$TOP_SRCDIR/rapportctl}
+# shellcheck source=SCRIPTDIR/../peers/lib.sh
+. "$TOP_SRCDIR/tests/peers/lib.sh"
+
+command -v sqlite3 >/dev/null || { echo "1..0 # SKIP no sqlite3"; exit 0; }
+"$PEERS_PYTHON" -c 'import radicale' 2>/dev/null ||
+    { echo "1..0 # SKIP no radicale"; exit 0; }
+
+peers_setup || tap_bail "peers_setup"
+radicale_start alice secret || tap_bail "radicale does not start"
+smtp_sink_start --starttls || tap_bail "no SMTP sink"
+T=$PEERS_DIR/agenda
+mkdir -p "$T"
+printf 'secret\n' >"$T/pw"
+chmod 600 "$T/pw"
+
+write_conf() {	# NAME LANG
+	cat >"$T/$1.conf" <<EOF
+[rapport]
+database = $T/$1.db
+templates = $TOP_SRCDIR/templates
+timezone = Europe/Berlin
+from = Kim Sales <kim@sales.example>
+
+[caldav "work"]
+url = $RADICALE_URL
+user = alice
+password_file = $T/pw
+
+[smtp]
+url = smtp://127.0.0.1:$SMTP_SINK_PORT/
+ca_file = $PEERS_CA_FILE
+timeout = 10
+
+[agenda]
+hour = 8
+to = Kim <kim@sales.example>
+lang = $2
+EOF
+}
+write_conf en en
+write_conf ko ko
+
+once() {	# CONF RAPPORT_NOW
+	RAPPORT_NOW=$2 "$RAPPORTD" -c "$T/$1.conf" --once >>"$T/$1.log" 2>&1
+}
+ctl() {	# CONF ARGS...
+	local c=$1
+	shift
+	RAPPORT_NOW=2026-11-01T10:00:00Z "$RAPPORTCTL" -c "$T/$c.conf" "$@"
+}
+# Agendas the sink accepted (the planner sends its own mail too).
+agendas() {
+	[ -f "$SMTP_SINK_INDEX" ] || { echo 0; return; }
+	grep -c '^<rapport\.agenda\.' "$SMTP_SINK_INDEX" || true
+}
+# agenda_file N: the N-th agenda the sink accepted.
+agenda_file() {
+	echo "$SMTP_SINK_DIR/$(grep '^<rapport\.agenda\.' "$SMTP_SINK_INDEX" |
+	    awk -F '\t' -v n="$1" 'NR == n { print $4 }')"
+}
+# part FILE WHAT: "subject", "text", "ics" or "ics-type", decoded.
+part() {
+	/usr/bin/python3 - "$1" "$2" <<'EOF'
+import email, sys
+from email import policy
+m = email.message_from_binary_file(open(sys.argv[1], "rb"), policy=policy.default)
+what = sys.argv[2]
+if what == "subject":
+    print(m["Subject"])
+for p in m.walk():
+    ct = p.get_content_type()
+    if what == "text" and ct == "text/plain":
+        print(p.get_content())
+    elif what == "ics" and ct == "text/calendar":
+        print(p.get_payload(decode=True).decode("utf-8").replace("\r", ""))
+    elif what == "ics-type" and ct == "text/calendar":
+        print(ct, p.get_filename())
+EOF
+}
+
+# ics FILE UID START END SUMMARY [MORE LINES]
+ics() {
+	{
+		printf 'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//rapport tests//EN\r\n'
+		printf 'BEGIN:VEVENT\r\nUID:%s\r\nDTSTAMP:20261101T000000Z\r\n' "$2"
+		printf 'DTSTART:%s\r\nDTEND:%s\r\nSUMMARY:%s\r\n' "$3" "$4" "$5"
+		[ -n "${6:-}" ] && printf '%b' "$6"
+		printf 'END:VEVENT\r\nEND:VCALENDAR\r\n'
+	} >"$T/$1"
+	echo "$T/$1"
+}
+
+for c in en ko; do
+	ctl $c customer add --name 'Anna Adler' --email anna@acme.example \
+	    --birthday 1980-12-03 >/dev/null || tap_bail "Anna ($c)"
+	ctl $c customer add --name 'Ben Berger' --email ben@berger.example \
+	    >/dev/null || tap_bail "Ben ($c)"
+done
+
+work=$(radicale_mkcalendar work Work) || tap_bail "MKCALENDAR work"
+put() { radicale_put "$work" "$1" || tap_bail "PUT $1"; }
+# Tuesday 1 December 2026 in Berlin (UTC+1).
+put "$(ics review.ics review@test 20261201T080000Z 20261201T090000Z 'Quarterly review' 'LOCATION:Acme office\r\nATTENDEE:mailto:anna@acme.example\r\n')"
+put "$(ics lunch.ics lunch@test 20261201T120000Z 20261201T130000Z 'Lunch with Ben' 'ATTENDEE:mailto:ben@berger.example\r\n')"
+put "$(ics gone.ics gone@test 20261201T140000Z 20261201T150000Z 'Cancelled call' 'STATUS:CANCELLED\r\nATTENDEE:mailto:ben@berger.example\r\n')"
+put "$(ics nope.ics nope@test 20261201T150000Z 20261201T160000Z 'Webinar' 'ORGANIZER:mailto:x@vendor.example\r\nATTENDEE;PARTSTAT=DECLINED:mailto:kim@sales.example\r\n')"
+put "$(ics next.ics next@test 20261202T080000Z 20261202T090000Z 'Tomorrow' 'ATTENDEE:mailto:anna@acme.example\r\n')"
+
+# ---- before the hour: nothing
+
+once en 2026-12-01T06:30:00Z
+tap_is "--once before the hour succeeds" "$?" 0
+tap_is "no agenda before 08:00 local" "$(agendas)" 0
+
+# ---- at the hour: one agenda
+
+once en 2026-12-01T07:00:30Z
+tap_is "--once at the hour succeeds" "$?" 0 || cat "$T/en.log" >&2
+tap_is "exactly one agenda" "$(agendas)" 1
+msg=$(agenda_file 1)
+tap_is "subject" "$(part "$msg" subject)" "Your agenda for 2026-12-01"
+text=$(part "$msg" text)
+tap_like "the review, 09:00 local, with Anna" "$text" \
+    '09:00–10:00  Quarterly review @ Acme office'
+tap_like "Anna's context" "$text" 'With: Anna Adler'
+tap_like "Anna's birthday within 7 days" "$text" 'Birthday: 12-03, in 2 days'
+tap_like "the lunch with Ben" "$text" '13:00–14:00  Lunch with Ben'
+tap_is "in time order" \
+    "$(printf '%s\n' "$text" | grep -E -o 'Quarterly review|Lunch with Ben' | tr '\n' ' ')" \
+    "Quarterly review Lunch with Ben "
+tap_is "cancelled, declined and tomorrow's meetings left out" \
+    "$(printf '%s\n' "$text" | grep -c -E 'Cancelled|Webinar|Tomorrow')" 0
+tap_is "a text/calendar attachment" "$(part "$msg" ics-type)" \
+    "text/calendar agenda-2026-12-01.ics"
+cal=$(part "$msg" ics)
+tap_is "two visits in it" "$(printf '%s\n' "$cal" | grep -c '^BEGIN:VEVENT')" 2
+tap_like "the review in UTC" "$cal" 'DTSTART:20261201T080000Z'
+tap_like "the lunch in UTC" "$cal" 'DTSTART:20261201T120000Z'
+tap_like "UIDs kept" "$cal" 'UID:lunch@test'
+tap_is "recorded as sent" \
+    "$(sqlite3 "$T/en.db" "SELECT state || '|' || meetings FROM agenda_sent WHERE day = '2026-12-01'")" \
+    "sent|2"
+
+# ---- again the same day: nothing more
+
+once en 2026-12-01T07:40:00Z
+tap_is "--once again succeeds" "$?" 0
+once en 2026-12-01T15:00:00Z
+tap_is "nothing more the same day" "$(agendas)" 1
+
+# ---- Korean
+
+once ko 2026-12-01T07:05:00Z
+tap_is "the Korean agenda goes" "$(agendas)" 2
+msg=$(agenda_file 2)
+tap_is "Korean subject" "$(part "$msg" subject)" "2026-12-01 오늘의 일정"
+tap_like "Korean labels" "$(part "$msg" text)" '참석: Anna Adler'
+
+# ---- a day without meetings: nothing, and a log line
+
+once en 2026-12-05T09:00:00Z
+tap_is "no agenda for an empty day" "$(agendas)" 2
+tap_like "the log says so" "$(cat "$T/en.log")" \
+    'agenda day=2026-12-05 .*no meetings today'
+
+tap_done
