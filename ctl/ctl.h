@@ -59,7 +59,9 @@ int cmd_review(struct ctl *ctl, int argc, char **argv);
 int cmd_outbox(struct ctl *ctl, int argc, char **argv);
 int cmd_template(struct ctl *ctl, int argc, char **argv);
 int cmd_visits(struct ctl *ctl, int argc, char **argv);
+int cmd_agenda(struct ctl *ctl, int argc, char **argv);
 int cmd_unmatched(struct ctl *ctl, int argc, char **argv);
+int cmd_unsubscribe(struct ctl *ctl, int argc, char **argv);
 
 /* Messages; each returns the status it stands for. */
 int ctl_usage(struct ctl *ctl, const char *fmt, ...)

@@ -19,7 +19,9 @@
 #include <libical/ical.h>
 
 #include "address.h"
+#include "clock.h"
 #include "config.h"
+#include "json.h"
 #include "linker.h"
 #include "log.h"
 #include "mime_build.h"
@@ -174,6 +176,39 @@ agenda_put_time(const struct config *cfg, struct strbuf *sb, int64_t t)
 	strbuf_addf(sb, "%02d:%02d", lt.hour, lt.minute);
 }
 
+/* ---- the model (agenda.h: a->json) ---- */
+
+static void
+agenda_json_time(struct json *j, const char *key, int64_t t)
+{
+	char buf[32];
+
+	json_key(j, key);
+	if (t == 0) {
+		json_null(j);
+		return;
+	}
+	clock_format_utc(t, buf, sizeof(buf));
+	json_string(j, buf);
+}
+
+/* Opens a member holding an array; NULL j (no model wanted) is a no-op. */
+static void
+agenda_json_array(struct json *j, const char *key)
+{
+	if (j) {
+		json_key(j, key);
+		json_array_begin(j);
+	}
+}
+
+static void
+agenda_json_array_end(struct json *j)
+{
+	if (j)
+		json_array_end(j);
+}
+
 /* ---- composing ---- */
 
 struct agenda_event {
@@ -289,7 +324,15 @@ agenda_followup_one(void *ctx, const char *kind, const char *tmpl,
     int64_t due)
 {
 	struct agenda_list *l = ctx;
+	struct json *j = l->c->a->json;
 
+	if (j) {
+		json_object_begin(j);
+		json_kv_string(j, "kind", kind);
+		json_kv_string(j, "template", tmpl);
+		agenda_json_time(j, "due", due);
+		json_object_end(j);
+	}
 	if (l->n++ >= l->shown)
 		return 0;
 	if (l->n > 1)
@@ -306,6 +349,8 @@ agenda_referral_one(void *ctx, const char *name)
 {
 	struct agenda_list *l = ctx;
 
+	if (l->c->a->json)
+		json_string(l->c->a->json, name);
 	if (l->n++ >= l->shown)
 		return 0;
 	if (l->n > 1)
@@ -340,9 +385,13 @@ agenda_birthday_in(const struct agenda_ctx *c, const struct customer *cu)
 	return -1;
 }
 
-/* "LABEL list" on a line of its own, when the list is not empty. */
+/*
+ * "LABEL list" on a line of its own, when the list is not empty; the
+ * whole list in the model's member key.
+ */
 static int
-agenda_context_list(struct agenda_ctx *c, const char *label, size_t shown,
+agenda_context_list(struct agenda_ctx *c, const char *key, const char *label,
+    size_t shown,
     int (*foreach)(struct agenda_ctx *, int64_t, struct agenda_list *),
     int64_t id, bool count)
 {
@@ -351,7 +400,10 @@ agenda_context_list(struct agenda_ctx *c, const char *label, size_t shown,
 	int rc;
 
 	strbuf_init(&names, 0);
-	if ((rc = foreach(c, id, &l)) == 0 && l.n > 0) {
+	agenda_json_array(c->a->json, key);
+	rc = foreach(c, id, &l);
+	agenda_json_array_end(c->a->json);
+	if (rc == 0 && l.n > 0) {
 		agenda_list_more(&l);
 		strbuf_adds(&c->a->items, "\n    ");
 		strbuf_adds(&c->a->items, label);
@@ -379,16 +431,58 @@ agenda_referrals(struct agenda_ctx *c, int64_t id, struct agenda_list *l)
 	    STORE_OK ? 0 : -1;
 }
 
+static void
+agenda_json_customer(struct json *j, const struct customer *cu)
+{
+	json_object_begin(j);
+	json_kv_int(j, "id", cu->id);
+	json_kv_string(j, "name", cu->name);
+	json_kv_string(j, "company", cu->company);
+}
+
+/* The last contact (rc: STORE_OK or STORE_NOTFOUND) into the model. */
+static void
+agenda_json_contact(struct json *j, int rc, int64_t at, const char *subject)
+{
+	json_key(j, "last_contact");
+	if (rc != STORE_OK) {
+		json_null(j);
+		return;
+	}
+	json_object_begin(j);
+	agenda_json_time(j, "at", at);
+	json_kv_string(j, "subject", subject);
+	json_object_end(j);
+}
+
+static void
+agenda_json_birthday(struct json *j, const struct customer *cu, int days)
+{
+	json_key(j, "birthday");
+	if (days < 0) {
+		json_null(j);
+		return;
+	}
+	json_object_begin(j);
+	json_kv_int(j, "month", cu->birth_month);
+	json_kv_int(j, "day", cu->birth_day);
+	json_kv_int(j, "in_days", days);
+	json_object_end(j);
+}
+
 /* The lines of one customer at a meeting. */
 static int
 agenda_customer_context(struct agenda_ctx *c, const struct customer *cu,
     int64_t start)
 {
 	struct strbuf *sb = &c->a->items;
+	struct json *j = c->a->json;
 	char *subject = NULL;
 	int64_t at;
 	int rc, days;
 
+	if (j)
+		agenda_json_customer(j, cu);
 	strbuf_adds(sb, "\n  ");
 	strbuf_adds(sb, c->lb->with);
 	agenda_put(sb, cu->name);
@@ -400,6 +494,8 @@ agenda_customer_context(struct agenda_ctx *c, const struct customer *cu,
 	strbuf_adds(sb, "\n    ");
 	strbuf_adds(sb, c->lb->last_contact);
 	rc = store_agenda_last_contact(c->st, cu->id, start, &at, &subject);
+	if (j && (rc == STORE_OK || rc == STORE_NOTFOUND))
+		agenda_json_contact(j, rc, at, subject);
 	if (rc == STORE_OK) {
 		agenda_put_date(c->cfg, sb, at);
 		if (subject && *subject) {
@@ -412,10 +508,13 @@ agenda_customer_context(struct agenda_ctx *c, const struct customer *cu,
 		strbuf_adds(sb, c->lb->no_contact);
 	else
 		return -1;
-	if (agenda_context_list(c, c->lb->followups, AGENDA_FOLLOWUPS_SHOWN,
-	    agenda_followups, cu->id, false) < 0)
+	if (agenda_context_list(c, "followups", c->lb->followups,
+	    AGENDA_FOLLOWUPS_SHOWN, agenda_followups, cu->id, false) < 0)
 		return -1;
-	if ((days = agenda_birthday_in(c, cu)) >= 0) {
+	days = agenda_birthday_in(c, cu);
+	if (j)
+		agenda_json_birthday(j, cu, days);
+	if (days >= 0) {
 		strbuf_adds(sb, "\n    ");
 		strbuf_adds(sb, c->lb->birthday);
 		strbuf_addf(sb, "%02d-%02d, ", cu->birth_month, cu->birth_day);
@@ -427,8 +526,11 @@ agenda_customer_context(struct agenda_ctx *c, const struct customer *cu,
 			strbuf_adds(sb, c->lb->in_days[1]);
 		}
 	}
-	return agenda_context_list(c, c->lb->referred, AGENDA_REFERRALS_SHOWN,
-	    agenda_referrals, cu->id, true);
+	rc = agenda_context_list(c, "referred", c->lb->referred,
+	    AGENDA_REFERRALS_SHOWN, agenda_referrals, cu->id, true);
+	if (j)
+		json_object_end(j);
+	return rc;
 }
 
 /* ---- the .ics ---- */
@@ -508,7 +610,18 @@ static int
 agenda_visit_one(void *ctx, const struct store_agenda_visit *v)
 {
 	struct agenda_visit_ctx *vc = ctx;
+	struct json *j = vc->c->a->json;
 	struct strbuf summary;
+
+	if (j) {
+		json_object_begin(j);
+		json_kv_string(j, "uid", v->uid);
+		json_kv_string(j, "customer", v->customer_name);
+		agenda_json_time(j, "start", v->start);
+		agenda_json_time(j, "end", v->end);
+		json_kv_string(j, "state", v->state);
+		json_object_end(j);
+	}
 
 	strbuf_init(&summary, 0);
 	strbuf_adds(&summary, vc->c->lb->visit);
@@ -517,6 +630,18 @@ agenda_visit_one(void *ctx, const struct store_agenda_visit *v)
 	    v->end, true, vc->now);
 	strbuf_free(&summary);
 	return 0;
+}
+
+static int
+agenda_visits(struct agenda_ctx *c, struct agenda_visit_ctx *vc)
+{
+	int rc;
+
+	agenda_json_array(c->a->json, "visits");
+	rc = store_agenda_visits(c->st, c->a->from, c->a->to, agenda_visit_one,
+	    vc);
+	agenda_json_array_end(c->a->json);
+	return rc == STORE_OK ? 0 : -1;
 }
 
 /* ---- one meeting ---- */
@@ -546,6 +671,20 @@ agenda_meeting_head(struct agenda_ctx *c, const struct agenda_event *ev)
 	}
 }
 
+/* A meeting into the model, its customers' array left open. */
+static void
+agenda_json_meeting(struct json *j, const struct agenda_event *ev)
+{
+	json_object_begin(j);
+	json_kv_string(j, "uid", ev->uid);
+	agenda_json_time(j, "start", ev->start);
+	agenda_json_time(j, "end", ev->end > ev->start ? ev->end : 0);
+	json_kv_bool(j, "all_day", ev->all_day);
+	json_kv_string(j, "summary", ev->summary);
+	json_kv_string(j, "location", ev->location);
+	agenda_json_array(j, "customers");
+}
+
 static int
 agenda_meeting(struct agenda_ctx *c, const struct agenda_event *ev,
     int64_t now)
@@ -558,6 +697,8 @@ agenda_meeting(struct agenda_ctx *c, const struct agenda_event *ev,
 	    &ids) != STORE_OK)
 		goto out;
 	agenda_meeting_head(c, ev);
+	if (c->a->json)
+		agenda_json_meeting(c->a->json, ev);
 	c->a->nmeetings++;
 	for (size_t i = 0; i < ids.n; i++) {
 		if (store_customer_get(c->st, ids.v[i], &cu) != STORE_OK)
@@ -570,6 +711,9 @@ agenda_meeting(struct agenda_ctx *c, const struct agenda_event *ev,
 	if (ids.n > 0)
 		agenda_ics_add(c, ev->uid, ev->summary, ev->location,
 		    ev->start, ev->end, false, now);
+	agenda_json_array_end(c->a->json);	/* its customers */
+	if (c->a->json)
+		json_object_end(c->a->json);
 	rc = 0;
 out:
 	free(ids.v);
@@ -595,6 +739,7 @@ agenda_meetings(struct agenda_ctx *c, const struct agenda_events *evs,
 	bool error;
 	int rc = 0;
 
+	agenda_json_array(c->a->json, "meetings");
 	for (size_t i = 0; i < evs->n && rc == 0; i++) {
 		if (agenda_declined_by_user(c, lk, evs->v[i].id, &error))
 			continue;
@@ -603,6 +748,7 @@ agenda_meetings(struct agenda_ctx *c, const struct agenda_events *evs,
 		else
 			rc = agenda_meeting(c, &evs->v[i], now);
 	}
+	agenda_json_array_end(c->a->json);
 	linker_free(lk);
 	return rc;
 }
@@ -644,8 +790,7 @@ agenda_compose(struct store *st, const struct config *cfg, int64_t day,
 	    icalproperty_new_method(ICAL_METHOD_PUBLISH), (void *)0);
 	if (store_agenda_events(st, a->from, a->to, agenda_collect_event,
 	    &evs) != STORE_OK || agenda_meetings(&c, &evs, day) < 0 ||
-	    store_agenda_visits(st, a->from, a->to, agenda_visit_one, &vc) !=
-	    STORE_OK) {
+	    agenda_visits(&c, &vc) < 0) {
 		snprintf(err, errlen, "agenda %s: %s", a->date,
 		    store_errmsg(st));
 		goto out;

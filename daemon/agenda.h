@@ -33,6 +33,7 @@
 #include "strbuf.h"
 
 struct config;
+struct json;
 struct smtp_account;
 struct store;
 struct template_set;
@@ -47,6 +48,7 @@ struct agenda {
 	size_t		 nvisits;	/* VEVENTs in the .ics */
 	struct strbuf	 items;		/* {{agenda.items}}: plain text lines */
 	struct strbuf	 ics;		/* the VCALENDAR, CRLF */
+	struct json	*json;		/* the caller's, or NULL: see below */
 };
 
 void agenda_init(struct agenda *a);
@@ -59,6 +61,16 @@ void agenda_free(struct agenda *a);
  */
 int agenda_compose(struct store *st, const struct config *cfg, int64_t day,
     const char *lang, struct agenda *a, char *err, size_t errlen);
+/*
+ * With a->json set (rapportctl agenda --json), agenda_compose() also
+ * writes the day's model, from the same reads as the text, as two
+ * members of the JSON object the caller has open: "meetings", each
+ * {uid, start, end, all_day, summary, location, customers: [{id, name,
+ * company, last_contact: {at, subject} | null, followups: [{kind,
+ * template, due}], birthday: {month, day, in_days} | null, referred:
+ * [names]}]}, and "visits", the proposals in the .ics, each {uid,
+ * customer, start, end, state}.  Times are UTC (ISO 8601), lists whole.
+ */
 
 /*
  * The whole message (CRLF) for a composed agenda: the template in

@@ -718,6 +718,12 @@ set_unsub_url(struct parse *p, void *base, const struct key *k, const char *v)
 	if (bad)
 		return config_fail(p, p->lineno, "unsubscribe_url must be https:// "
 		    "(RFC 8058)");
+	/* It goes into a header between < and >, as it is written. */
+	for (const char *c = v; *c; c++)
+		if (*c <= ' ' || *c >= 0x7f || strchr("<>\"", *c) != NULL)
+			return config_fail(p, p->lineno, "unsubscribe_url: "
+			    "'%c' must be percent-encoded", *c > ' ' &&
+			    *c < 0x7f ? *c : '?');
 	return set_string(p, base, k, v);
 }
 

@@ -31,6 +31,7 @@
 #include "log.h"
 #include "mime_build.h"
 #include "smtp_session.h"
+#include "store_unsubscribe.h"
 #include "store.h"
 #include "store_message.h"
 #include "store_outbox.h"
@@ -351,6 +352,7 @@ struct sender_parts {
 	char	*from_name;
 	char	*from_addr;
 	char	*mailto;
+	char	*unsub_url;	/* the recipient's one-click link, or NULL */
 };
 
 static void
@@ -359,6 +361,7 @@ sender_parts_free(struct sender_parts *p)
 	free(p->from_name);
 	free(p->from_addr);
 	free(p->mailto);
+	free(p->unsub_url);
 }
 
 static const char *
@@ -369,13 +372,48 @@ sender_from(const struct sender_env *env)
 	return env->cfg->from;
 }
 
+/*
+ * [send] unsubscribe_url with the customer's token (store_unsubscribe.h)
+ * in place of "{token}", else appended as the query parameter t.  A
+ * preview (no Message-ID yet) makes no token: it shows the one there is,
+ * else "{token}".
+ */
+static char *
+sender_unsubscribe_url(struct store *st, const struct config *cfg,
+    const struct customer *c, bool preview, char *err, size_t errlen)
+{
+	const char *url = cfg->send.unsubscribe_url, *mark;
+	char token[UNSUBSCRIBE_TOKEN_LEN + 1] = "{token}";
+	struct strbuf b;
+
+	if (url == NULL || *url == '\0')
+		return NULL;
+	if (preview) {
+		if (store_unsubscribe_token_get(st, c->id, token) == STORE_ERROR) {
+			snprintf(err, errlen, "%s", store_errmsg(st));
+			return NULL;
+		}
+	} else if (store_unsubscribe_token(st, c->id, clock_now(), token) !=
+	    STORE_OK) {
+		snprintf(err, errlen, "%s", store_errmsg(st));
+		return NULL;
+	}
+	strbuf_init(&b, 0);
+	if ((mark = strstr(url, "{token}")) != NULL) {
+		strbuf_add(&b, url, (size_t)(mark - url));
+		strbuf_adds(&b, token);
+		strbuf_adds(&b, mark + strlen("{token}"));
+	} else
+		strbuf_addf(&b, "%s%ct=%s", url, strchr(url, '?') ? '&' : '?',
+		    token);
+	return strbuf_detach(&b);
+}
+
 /* The List-Unsubscribe headers of a newsletter (RFC 2369, RFC 8058). */
 static size_t
-sender_list_headers(const struct sender_env *env, const char *mailto,
+sender_list_headers(const char *mailto, const char *url,
     struct mime_header h[2], struct strbuf *value)
 {
-	const char *url = env->cfg->send.unsubscribe_url;
-
 	strbuf_addf(value, "<%s>", mailto);
 	if (url && *url)
 		strbuf_addf(value, ", <%s>", url);
@@ -411,7 +449,8 @@ sender_build(const struct sender_env *env, const struct template *t,
 	m.message_id = message_id;
 	if (t->kind == TEMPLATE_NEWSLETTER) {
 		m.headers = h;
-		m.nheaders = sender_list_headers(env, p->mailto, h, &lu);
+		m.nheaders = sender_list_headers(p->mailto, p->unsub_url, h,
+		    &lu);
 	}
 	m.text = o->text.buf ? o->text.buf : "";
 	m.text_len = o->text.len;
@@ -431,7 +470,7 @@ sender_render_with(struct store *st, const struct sender_env *env,
     struct sender_message *out, char *err, size_t errlen)
 {
 	struct sender_vars v = { .n = 0 };
-	struct sender_parts p = { NULL, NULL, NULL };
+	struct sender_parts p = { NULL, NULL, NULL, NULL };
 	struct template_output o;
 	char preview[320];
 	int rc = -1;
@@ -460,11 +499,15 @@ sender_render_with(struct store *st, const struct sender_env *env,
 	out->recipient = xstrdup(c->emails[0]);
 	out->from_addr = xstrdup(p.from_addr);
 	p.mailto = sender_unsubscribe_mailto(env->cfg, p.from_addr);
+	if (env->cfg->send.unsubscribe_url &&
+	    (p.unsub_url = sender_unsubscribe_url(st, env->cfg, c,
+	    message_id == preview, err, errlen)) == NULL)
+		goto out;
 	vars_customer(&v, c, row, now, env->cfg);
 	vars_sender(&v, p.from_name, p.from_addr);
 	vars_ref(st, &v, row, c, env->cfg);
 	vars_set(&v, "unsubscribe.mailto", p.mailto);
-	vars_set(&v, "unsubscribe.url", env->cfg->send.unsubscribe_url);
+	vars_set(&v, "unsubscribe.url", p.unsub_url);
 	template_render(t, vars_lookup, &v, &o);
 	rc = sender_build(env, t, c, &p, message_id, now, &o, out, err,
 	    errlen);

@@ -477,12 +477,26 @@ static const char store_schema_v5[] =
 ") WITHOUT ROWID;"
 "PRAGMA user_version = 5;";
 
+/*
+ * One-click unsubscription tokens (store_unsubscribe.h): one per
+ * customer, made on their first newsletter.
+ */
+static const char store_schema_v6[] =
+"CREATE TABLE unsubscribe_tokens ("
+"  token       TEXT PRIMARY KEY,"
+"  customer_id INTEGER NOT NULL UNIQUE"
+"              REFERENCES customers(id) ON DELETE CASCADE,"
+"  created_at  INTEGER NOT NULL"
+") WITHOUT ROWID;"
+"PRAGMA user_version = 6;";
+
 const struct store_migration store_migrations[] = {
 	{ store_schema_v1 },
 	{ store_schema_v2 },
 	{ store_schema_v3 },
 	{ store_schema_v4 },
 	{ store_schema_v5 },
+	{ store_schema_v6 },
 };
 
 const int store_schema_version =

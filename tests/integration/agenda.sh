@@ -5,7 +5,8 @@
 # text/calendar attachment holding the visits in UTC; another --once the
 # same day sends nothing more; a cancelled meeting and one the user
 # declined are left out; with lang = ko the agenda is in Korean; a day
-# without meetings sends nothing and says so in the log.
+# without meetings sends nothing and says so in the log.  `rapportctl
+# agenda` shows the same day (text and --json) and whether it was sent.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
 TOP_SRCDIR=${TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -119,11 +120,37 @@ put "$(ics gone.ics gone@test 20261201T140000Z 20261201T150000Z 'Cancelled call'
 put "$(ics nope.ics nope@test 20261201T150000Z 20261201T160000Z 'Webinar' 'ORGANIZER:mailto:x@vendor.example\r\nATTENDEE;PARTSTAT=DECLINED:mailto:kim@sales.example\r\n')"
 put "$(ics next.ics next@test 20261202T080000Z 20261202T090000Z 'Tomorrow' 'ATTENDEE:mailto:anna@acme.example\r\n')"
 
+# jq-like reads of rapportctl agenda --json: EXPR on the document d.
+jget() {	# JSON EXPR
+	/usr/bin/python3 -c 'import json, sys; d = json.load(sys.stdin); print(eval(sys.argv[1]))' "$2" <<<"$1"
+}
+
 # ---- before the hour: nothing
 
 once en 2026-12-01T06:30:00Z
 tap_is "--once before the hour succeeds" "$?" 0
 tap_is "no agenda before 08:00 local" "$(agendas)" 0
+
+# ---- rapportctl agenda before it is sent (the calendar is synced)
+
+view=$(ctl en agenda --date 2026-12-01)
+tap_is "ctl agenda succeeds" "$?" 0
+tap_like "ctl agenda: the day and its counts" "$view" \
+    '^Agenda for 2026-12-01 \(Europe/Berlin\): 2 meetings, 2 visits$'
+tap_like "ctl agenda: not sent yet" "$view" \
+    '^Agenda mail: not sent \(to kim@sales\.example\)$'
+tap_like "ctl agenda: the review, local time" "$view" \
+    '^09:00–10:00  Quarterly review @ Acme office$'
+tap_like "ctl agenda: Anna's birthday" "$view" 'Birthday: 12-03, in 2 days'
+tap_is "ctl agenda: cancelled, declined and tomorrow's left out" \
+    "$(printf '%s\n' "$view" | grep -c -E 'Cancelled|Webinar|Tomorrow')" 0
+tap_like "ctl agenda: today by default (RAPPORT_NOW)" \
+    "$(RAPPORT_NOW=2026-12-01T22:30:00Z "$RAPPORTCTL" -c "$T/en.conf" agenda)" \
+    '^Agenda for 2026-12-01 .*2 meetings'
+tap_like "ctl agenda: a day without meetings" \
+    "$(ctl en agenda --date 2026-12-05)" '^No meetings\.$'
+ctl en agenda --date 2026-02-30 2>/dev/null
+tap_is "ctl agenda: a bad --date is a usage error" "$?" 2
 
 # ---- at the hour: one agenda
 
@@ -154,6 +181,34 @@ tap_is "recorded as sent" \
     "$(sqlite3 "$T/en.db" "SELECT state || '|' || meetings FROM agenda_sent WHERE day = '2026-12-01'")" \
     "sent|2"
 
+# ---- rapportctl agenda after it is sent, and --json
+
+tap_like "ctl agenda: sent" "$(ctl en agenda --date 2026-12-01)" \
+    '^Agenda mail: sent \(to kim@sales\.example\)$'
+json=$(ctl en agenda --date 2026-12-01 --json)
+tap_is "ctl agenda --json succeeds" "$?" 0
+tap_is "json: the day, its state" \
+    "$(jget "$json" '" ".join([d["date"], d["timezone"], d["state"], d["recipient"]])')" \
+    "2026-12-01 Europe/Berlin sent kim@sales.example"
+tap_is "json: the local day's bounds in UTC" \
+    "$(jget "$json" 'd["from"] + " " + d["to"]')" \
+    "2026-11-30T23:00:00Z 2026-12-01T23:00:00Z"
+tap_is "json: the meetings in time order" \
+    "$(jget "$json" '"|".join(m["summary"] + " " + m["start"] for m in d["meetings"])')" \
+    "Quarterly review 2026-12-01T08:00:00Z|Lunch with Ben 2026-12-01T12:00:00Z"
+tap_is "json: the review's customer and place" \
+    "$(jget "$json" 'd["meetings"][0]["location"] + " " + d["meetings"][0]["customers"][0]["name"]')" \
+    "Acme office Anna Adler"
+tap_is "json: Anna's birthday" \
+    "$(jget "$json" 'd["meetings"][0]["customers"][0]["birthday"]')" \
+    "{'month': 12, 'day': 3, 'in_days': 2}"
+tap_is "json: context members of each customer" \
+    "$(jget "$json" 'sorted(d["meetings"][1]["customers"][0])')" \
+    "['birthday', 'company', 'followups', 'id', 'last_contact', 'name', 'referred']"
+tap_is "json: no visit proposals that day" "$(jget "$json" 'd["visits"]')" "[]"
+tap_is "json: an empty day" \
+    "$(jget "$(ctl en agenda --date 2026-12-05 --json)" 'len(d["meetings"])')" 0
+
 # ---- again the same day: nothing more
 
 once en 2026-12-01T07:40:00Z
@@ -168,6 +223,8 @@ tap_is "the Korean agenda goes" "$(agendas)" 2
 msg=$(agenda_file 2)
 tap_is "Korean subject" "$(part "$msg" subject)" "2026-12-01 오늘의 일정"
 tap_like "Korean labels" "$(part "$msg" text)" '참석: Anna Adler'
+tap_like "ctl agenda: [agenda] lang's labels" \
+    "$(ctl ko agenda --date 2026-12-01)" '참석: Anna Adler'
 
 # ---- a day without meetings: nothing, and a log line
 
@@ -175,5 +232,7 @@ once en 2026-12-05T09:00:00Z
 tap_is "no agenda for an empty day" "$(agendas)" 2
 tap_like "the log says so" "$(cat "$T/en.log")" \
     'agenda day=2026-12-05 .*no meetings today'
+tap_like "ctl agenda: the empty day recorded" \
+    "$(ctl en agenda --date 2026-12-05)" '^Agenda mail: empty '
 
 tap_done

@@ -179,8 +179,11 @@ tap_is "do-not-contact: skipped" "$(field "$r_dnc" "state || ' ' || reason")" "s
 tap_is "newsletter without consent: skipped" "$(field "$r_nlno" "state || ' ' || reason")" "skipped no newsletter consent"
 tap_is "newsletter with consent: sent" "$(field "$r_nlyes" state)" sent
 f=$(smtp_sink_find "$(field "$r_nlyes" message_id)")
-tap_is "newsletter: List-Unsubscribe, mailto and https" "$(header "$f" List-Unsubscribe)" \
-    "List-Unsubscribe: <mailto:unsubscribe@sales.example?subject=unsubscribe>, <https://sales.example/unsubscribe>"
+nl_token=$(sql "SELECT token FROM unsubscribe_tokens WHERE customer_id = $nlyes")
+tap_like "newsletter: the recipient has an unsubscribe token" "$nl_token" '^[a-z2-7]{26}$'
+tap_is "newsletter: List-Unsubscribe, mailto and https with the token" "$(header "$f" List-Unsubscribe)" \
+    "List-Unsubscribe: <mailto:unsubscribe@sales.example?subject=unsubscribe>, <https://sales.example/unsubscribe?t=$nl_token>"
+tap_ok "newsletter: the body's link is the same" grep -q "https://sales.example/unsubscribe?t=$nl_token" "$f"
 tap_is "newsletter: one-click" "$(header "$f" List-Unsubscribe-Post)" "List-Unsubscribe-Post: List-Unsubscribe=One-Click"
 tap_is "quiet hours in Seoul: deferred" "$(field "$r_lee" "state || ' ' || reason")" "planned quiet hours"
 tap_is "quiet hours: until 08:00 in Seoul" "$(field "$r_lee" next_attempt_at)" "$(at 2026-12-01T23:00:00Z)"
@@ -345,6 +348,30 @@ if command -v dovecot >/dev/null && tap_ok "Dovecot starts" dovecot_start alice 
 else
 	tap_skip "APPEND to Sent" "no Dovecot"
 fi
+
+# ---- one-click unsubscribe: the web endpoint's side
+cgi="$TOP_SRCDIR/contrib/unsubscribe/rapport-unsubscribe.cgi"
+unsub_cgi() {
+	REQUEST_METHOD=$1 QUERY_STRING=$2 RAPPORT_CONFIG=$conf RAPPORTCTL=$RAPPORTCTL \
+	    RAPPORT_NOW=2026-12-05T10:00:00Z sh "$cgi" </dev/null
+}
+consent() { sql "SELECT newsletter || ' ' || coalesce(consent_source, '-') FROM customers WHERE id = $nlyes"; }
+out=$(unsub_cgi GET "t=$nl_token")
+tap_like "unsubscribe page: a GET shows a button" "$out" '<form method="post"'
+tap_is "... and withdraws nothing (link scanners)" "$(consent)" "1 $(sql "SELECT consent_source FROM customers WHERE id = $nlyes")"
+tap_like "... a malformed token is refused" "$(unsub_cgi POST "t=x%27%3B")" '^Status: 400'
+tap_like "... an unknown one is not found" "$(unsub_cgi POST "t=aaaaaaaaaaaaaaaaaaaaaaaaaa")" '^Status: 404'
+tap_is "... and neither withdrew anything" "$(consent | cut -c1)" 1
+tap_like "the one-click POST" "$(unsub_cgi POST "t=$nl_token")" '^Status: 200'
+tap_is "... withdraws the consent, by the link" "$(consent)" "0 link"
+tap_is "... at the clock's now" "$(sql "SELECT consent_at FROM customers WHERE id = $nlyes")" "$(at 2026-12-05T10:00:00Z)"
+out=$(ctl unsubscribe "$nl_token" --json | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["customer"], d["changed"])')
+tap_is "rapportctl unsubscribe again: nothing changes" "$out" "$nlyes False"
+ctl unsubscribe "bogus'token" >/dev/null 2>&1; rc=$?
+tap_is "rapportctl unsubscribe: junk fails with 1" "$rc" 1
+r_nl2=$(plan "$nlyes" newsletter news 2030-02)
+run_once 2026-12-05T11:00:00Z "$conf"
+tap_is "the next newsletter to them is skipped" "$(field "$r_nl2" "state || ' ' || reason")" "skipped no newsletter consent"
 
 # ---- the log never shows a message body
 tap_not "rapportd logged no failure" grep -q 'pass failed' "$W/rapportd.log"

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <libical/ical.h>
-#include <sqlite3.h>
 
 #include "agenda.h"
 #include "clock.h"
@@ -22,41 +21,17 @@
 #include "store_event.h"
 #include "store_outbox.h"
 #include "tap.h"
+#include "testdb.h"
 #include "template.h"
 #include "xmalloc.h"
 
-static char dir[64], path[128];
-
-static int64_t
-at(const char *iso)
-{
-	int64_t t;
-
-	if (clock_parse_iso8601(iso, &t) != 0)
-		abort();
-	return t;
-}
-
-static void
-raw(const char *sql)
-{
-	sqlite3 *db;
-	char *msg = NULL;
-
-	if (sqlite3_open(path, &db) != SQLITE_OK ||
-	    sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		printf("Bail out! %s: %s\n", sql, msg ? msg : "open");
-		exit(1);
-	}
-	sqlite3_close(db);
-}
+static struct testdb tdb;
 
 static int64_t
 add_customer(struct store *st, const char *name, const char *email,
     const char *company, int bm, int bd)
 {
 	struct customer c;
-	int64_t id;
 
 	customer_init(&c);
 	c.name = xstrdup(name);
@@ -65,11 +40,7 @@ add_customer(struct store *st, const char *name, const char *email,
 	c.birth_month = bm;
 	c.birth_day = bd;
 	customer_add_email(&c, email);
-	if (store_customer_insert(st, &c) != STORE_OK)
-		abort();
-	id = c.id;
-	customer_clear(&c);
-	return id;
+	return testdb_insert(st, &c);
 }
 
 /* One event in calendar /cal/, linked to customer (0: none). */
@@ -85,7 +56,7 @@ put_event(struct store *st, const char *uid, const char *start,
 
 	memset(&e, 0, sizeof(e));
 	e.uid = (char *)uid;
-	e.start = at(start);
+	e.start = testdb_at(start);
 	e.end = e.start + 3600;
 	e.summary = (char *)summary;
 	e.location = (char *)location;
@@ -111,8 +82,8 @@ plan_followup(struct store *st, int64_t customer)
 	r.template = (char *)"followup-sale-1";
 	r.customer_id = customer;
 	r.occurrence = (char *)"sale:1";
-	r.due_at = at("2026-12-03T09:00:00Z");
-	r.created_at = at("2026-11-30T09:00:00Z");
+	r.due_at = testdb_at("2026-12-03T09:00:00Z");
+	r.created_at = testdb_at("2026-11-30T09:00:00Z");
 	if (store_outbox_plan(st, &r, &id) != STORE_OK)
 		abort();
 }
@@ -159,12 +130,12 @@ fixture(struct store *st)
 	    "INSERT INTO visit_proposals (customer_id, period, uid, start_at,"
 	    " end_at, created_at, updated_at) VALUES (%lld, '2026-12',"
 	    " 'rapport-visit-ben', %lld, %lld, 0, 0);",
-	    (long long)at("2026-11-20T10:00:00Z"),
-	    (long long)at("2026-12-01T09:30:00Z"), (long long)anna,
+	    (long long)testdb_at("2026-11-20T10:00:00Z"),
+	    (long long)testdb_at("2026-12-01T09:30:00Z"), (long long)anna,
 	    (long long)anna, (long long)anna, (long long)ben, (long long)ben,
-	    (long long)at("2026-12-01T14:00:00Z"),
-	    (long long)at("2026-12-01T15:00:00Z"));
-	raw(sql);
+	    (long long)testdb_at("2026-12-01T14:00:00Z"),
+	    (long long)testdb_at("2026-12-01T15:00:00Z"));
+	testdb_exec(&tdb, sql);
 	plan_followup(st, anna);
 }
 
@@ -184,8 +155,8 @@ test_compose(struct store *st, const struct config *cfg)
 	const char *s;
 
 	agenda_init(&a);
-	is_int(agenda_compose(st, cfg, at("2026-12-01T07:00:00Z"), "en", &a,
-	    err, sizeof(err)), 0, "the agenda composes");
+	is_int(agenda_compose(st, cfg, testdb_at("2026-12-01T07:00:00Z"), "en",
+	    &a, err, sizeof(err)), 0, "the agenda composes");
 	s = strbuf_str(&a.items);
 	is_str(a.date, "2026-12-01", "the local day");
 	is_int(a.nmeetings, 3, "three meetings (cancelled, declined, other "
@@ -214,16 +185,16 @@ test_compose(struct store *st, const struct config *cfg)
 	agenda_free(&a);
 
 	agenda_init(&a);
-	agenda_compose(st, cfg, at("2026-12-01T07:00:00Z"), "ko", &a, err,
-	    sizeof(err));
+	agenda_compose(st, cfg, testdb_at("2026-12-01T07:00:00Z"), "ko", &a,
+	    err, sizeof(err));
 	ok(strstr(strbuf_str(&a.items), "최근 연락: 2026-11-20") != NULL,
 	    "Korean labels");
 	ok(strstr(strbuf_str(&a.items), "3일 후") != NULL, "Korean days");
 	agenda_free(&a);
 
 	agenda_init(&a);
-	agenda_compose(st, cfg, at("2026-12-05T07:00:00Z"), "en", &a, err,
-	    sizeof(err));
+	agenda_compose(st, cfg, testdb_at("2026-12-05T07:00:00Z"), "en", &a,
+	    err, sizeof(err));
 	is_int(a.nmeetings, 0, "a day without meetings");
 	agenda_free(&a);
 }
@@ -237,8 +208,8 @@ test_ics(struct store *st, const struct config *cfg)
 	int n = 0, utc = 0, found_review = 0, found_visit = 0, found_sync = 0;
 
 	agenda_init(&a);
-	agenda_compose(st, cfg, at("2026-12-01T07:00:00Z"), "en", &a, err,
-	    sizeof(err));
+	agenda_compose(st, cfg, testdb_at("2026-12-01T07:00:00Z"), "en", &a,
+	    err, sizeof(err));
 	cal = icalparser_parse_string(strbuf_str(&a.ics));
 	ok(cal != NULL && icalcomponent_isa(cal) == ICAL_VCALENDAR_COMPONENT,
 	    "the .ics parses back as a VCALENDAR");
@@ -251,9 +222,9 @@ test_ics(struct store *st, const struct config *cfg)
 		n++;
 		utc += icaltime_is_utc(t);
 		if (strcmp(uid, "e-review") == 0 &&
-		    icaltime_as_timet(t) == at("2026-12-01T08:00:00Z") &&
+		    icaltime_as_timet(t) == testdb_at("2026-12-01T08:00:00Z") &&
 		    icaltime_as_timet(icalcomponent_get_dtend(ev)) ==
-		    at("2026-12-01T09:00:00Z"))
+		    testdb_at("2026-12-01T09:00:00Z"))
 			found_review = 1;
 		if (strcmp(uid, "rapport-visit-ben") == 0 &&
 		    strcmp(icalcomponent_get_summary(ev), "Visit: Ben Berger") ==
@@ -294,8 +265,8 @@ test_render(struct store *st, struct config *cfg,
 	const char *ko;
 
 	agenda_init(&a);
-	agenda_compose(st, cfg, at("2026-12-01T07:00:00Z"), "en", &a, err,
-	    sizeof(err));
+	agenda_compose(st, cfg, testdb_at("2026-12-01T07:00:00Z"), "en", &a,
+	    err, sizeof(err));
 	template_output_init(&o);
 	template_render(template_set_get(set, AGENDA_TEMPLATE, "en"),
 	    items_lookup, &a, &o);
@@ -312,8 +283,8 @@ test_render(struct store *st, struct config *cfg,
 
 	strbuf_init(&msg, 0);
 	is_int(agenda_build(cfg, NULL, set, &a, "<a.1@sales.example>",
-	    at("2026-12-01T07:00:00Z"), &msg, &rcpt, &from, err, sizeof(err)),
-	    0, "the message builds");
+	    testdb_at("2026-12-01T07:00:00Z"), &msg, &rcpt, &from, err,
+	    sizeof(err)), 0, "the message builds");
 	is_str(rcpt, "boss@sales.example", "to [agenda] to");
 	is_str(from, "kim@sales.example", "from [rapport] from");
 	ok(strstr(strbuf_str(&msg), "Content-Type: text/calendar") != NULL,
@@ -325,8 +296,8 @@ test_render(struct store *st, struct config *cfg,
 	strbuf_reset(&msg);
 	cfg->agenda.lang = (char *)"ko";
 	is_int(agenda_build(cfg, NULL, set, &a, "<a.1@sales.example>",
-	    at("2026-12-01T07:00:00Z"), &msg, &rcpt, &from, err, sizeof(err)),
-	    0, "the Korean message builds");
+	    testdb_at("2026-12-01T07:00:00Z"), &msg, &rcpt, &from, err,
+	    sizeof(err)), 0, "the Korean message builds");
 	ko = strstr(strbuf_str(&msg), "Subject: =?UTF-8?");
 	ok(ko != NULL, "an encoded Korean subject");
 	cfg->agenda.lang = NULL;
@@ -341,7 +312,7 @@ test_claim(struct store *st)
 {
 	char *mid = NULL, *state = NULL;
 	int n;
-	int64_t t = at("2026-12-02T07:00:00Z");
+	int64_t t = testdb_at("2026-12-02T07:00:00Z");
 
 	is_int(store_agenda_claim(st, "2026-12-02", "u@x", "<m1@x>", t, 600,
 	    &mid, &n), STORE_OK, "a day is claimed");
@@ -381,30 +352,32 @@ test_tick(struct store *st, struct config *cfg,
 {
 	char dry[160], eml[256], seen[300], *state = NULL;
 
-	snprintf(dry, sizeof(dry), "%s/dry", dir);
+	snprintf(dry, sizeof(dry), "%s/dry", tdb.dir);
 	snprintf(eml, sizeof(eml), "%s/agenda-2026-12-01.eml", dry);
 	cfg->send.dry_run = dry;
-	is_int(agenda_tick(st, cfg, NULL, set, at("2026-12-01T06:59:00Z")), 0,
+	is_int(agenda_tick(st, cfg, NULL, set,
+	    testdb_at("2026-12-01T06:59:00Z")), 0,
 	    "before the hour");
 	ok(!exists(eml), "nothing before 08:00 local");
-	is_int(agenda_tick(st, cfg, NULL, set, at("2026-12-01T07:00:00Z")), 0,
+	is_int(agenda_tick(st, cfg, NULL, set,
+	    testdb_at("2026-12-01T07:00:00Z")), 0,
 	    "at the hour");
 	ok(exists(eml), "the agenda is written");
 	snprintf(seen, sizeof(seen), "%s.seen", eml);
 	rename(eml, seen);
-	agenda_tick(st, cfg, NULL, set, at("2026-12-01T09:00:00Z"));
+	agenda_tick(st, cfg, NULL, set, testdb_at("2026-12-01T09:00:00Z"));
 	ok(!exists(eml), "once a day");
 	store_agenda_state(st, "2026-12-01", "boss@sales.example", &state);
 	is_str(state, "sent", "recorded as sent");
 	free(state);
-	agenda_tick(st, cfg, NULL, set, at("2026-12-05T08:00:00Z"));
+	agenda_tick(st, cfg, NULL, set, testdb_at("2026-12-05T08:00:00Z"));
 	store_agenda_state(st, "2026-12-05", "boss@sales.example", &state);
 	is_str(state, "empty", "a day without meetings is recorded empty");
 	free(state);
 	snprintf(eml, sizeof(eml), "%s/agenda-2026-12-05.eml", dry);
 	ok(!exists(eml), "and sends nothing");
 	cfg->agenda.hour = -1;
-	agenda_tick(st, cfg, NULL, set, at("2026-12-06T08:00:00Z"));
+	agenda_tick(st, cfg, NULL, set, testdb_at("2026-12-06T08:00:00Z"));
 	ok(store_agenda_state(st, "2026-12-06", "boss@sales.example",
 	    &state) == STORE_NOTFOUND, "no agenda when hour is none");
 	cfg->agenda.hour = 8;
@@ -417,19 +390,10 @@ main(void)
 	struct template_set *set = NULL;
 	struct config cfg;
 	struct store *st;
-	char err[256], cmd[160];
 
-	snprintf(dir, sizeof(dir), "/tmp/rapport-agenda-XXXXXX");
-	if (mkdtemp(dir) == NULL)
-		abort();
-	snprintf(path, sizeof(path), "%s/rapport.db", dir);
-	setenv("RAPPORT_NOW", "2026-12-01T07:00:00Z", 1);
-	if (clock_init(err, sizeof(err)) != 0)
-		abort();
-	if (store_open(path, &st, err, sizeof(err)) != STORE_OK) {
-		printf("Bail out! %s\n", err);
-		return 1;
-	}
+	testdb_now("2026-12-01T07:00:00Z");
+	testdb_open(&tdb, "agenda");
+	st = tdb.st;
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.timezone = (char *)"Europe/Berlin";
 	cfg.from = (char *)"Kim Sales <kim@sales.example>";
@@ -446,14 +410,12 @@ main(void)
 	test_claim(st);
 	test_tick(st, &cfg, set);
 	template_set_free(set);
-	store_close(st);
 	/* AGENDA_KEEP=1 keeps the folder, to read the dry-run agenda. */
 	if (getenv("AGENDA_KEEP")) {
-		printf("# kept %s\n", dir);
+		store_close(st);
+		printf("# kept %s\n", tdb.dir);
 		return tap_done();
 	}
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	if (system(cmd) != 0)
-		return 1;
+	testdb_close(&tdb);
 	return tap_done();
 }

@@ -4,10 +4,11 @@
  * inserted through the store (or raw SQL where the store has no writer
  * yet), and passes at chosen instants.
  */
-#include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -16,49 +17,40 @@
 #include "store.h"
 #include "template.h"
 #include "tap.h"
+#include "testdb.h"
 
-static char dir[64], path[128], tdir[128];
+static struct testdb tdb;
+static char tdir[128];
 static struct store *st;
 static struct template_set *set;
 static struct config cfg;
 
-static int64_t
-at(const char *iso)
+static char *
+vformat(const char *fmt, va_list ap)
 {
-	int64_t t;
+	char *sql;
 
-	if (clock_parse_iso8601(iso, &t) != 0) {
-		printf("# bad time %s\n", iso);
+	if (vasprintf(&sql, fmt, ap) < 0)
 		abort();
-	}
-	return t;
+	return sql;
 }
 
 static void
 raw_exec(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 
-/* Raw SQL on a second connection: facts the store has no writer for. */
+/* Facts the store has no writer for, on a second connection. */
 static void
 raw_exec(const char *fmt, ...)
 {
-	char *sql, *msg = NULL;
-	sqlite3 *db;
 	va_list ap;
+	char *sql;
 
 	va_start(ap, fmt);
-	if (vasprintf(&sql, fmt, ap) < 0)
-		abort();
+	sql = vformat(fmt, ap);
 	va_end(ap);
-	if (sqlite3_open(path, &db) != SQLITE_OK)
-		abort();
-	sqlite3_busy_timeout(db, 5000);
-	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		printf("# raw_exec: %s\n# %s\n", msg, sql);
-		abort();
-	}
+	testdb_exec(&tdb, sql);
 	free(sql);
-	sqlite3_close(db);
 }
 
 /* The first column of the first row as text ("" when no row). */
@@ -72,26 +64,12 @@ raw_str(const char *fmt, ...)
 	static char buf[4][256];
 	static int k;
 	char *sql, *out = buf[k++ % 4];
-	sqlite3_stmt *stmt;
-	sqlite3 *db;
 	va_list ap;
 
 	va_start(ap, fmt);
-	if (vasprintf(&sql, fmt, ap) < 0)
-		abort();
+	sql = vformat(fmt, ap);
 	va_end(ap);
-	if (sqlite3_open(path, &db) != SQLITE_OK)
-		abort();
-	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK) {
-		printf("# raw_str: %s\n# %s\n", sqlite3_errmsg(db), sql);
-		abort();
-	}
-	out[0] = '\0';
-	if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0))
-		snprintf(out, sizeof(buf[0]), "%s",
-		    (const char *)sqlite3_column_text(stmt, 0));
-	sqlite3_finalize(stmt);
-	sqlite3_close(db);
+	testdb_str(&tdb, sql, out, sizeof(buf[0]));
 	free(sql);
 	return out;
 }
@@ -161,7 +139,6 @@ static int64_t
 add(const struct cust *k)
 {
 	struct customer c;
-	int64_t id;
 
 	customer_init(&c);
 	c.name = strdup(k->name);
@@ -174,13 +151,7 @@ add(const struct cust *k)
 	customer_add_email(&c, k->email);
 	for (int i = 0; i < 3 && k->tags[i]; i++)
 		customer_add_tag(&c, k->tags[i]);
-	if (store_customer_insert(st, &c) != STORE_OK) {
-		printf("# insert %s: %s\n", k->name, store_errmsg(st));
-		abort();
-	}
-	id = c.id;
-	customer_clear(&c);
-	return id;
+	return testdb_insert(st, &c);
 }
 
 /* A pass at iso; returns how many rows it added to the outbox. */
@@ -189,7 +160,7 @@ plan_at(const char *iso)
 {
 	long long before = raw_int("SELECT count(*) FROM outbox");
 
-	if (planner_run(st, &cfg, set, (time_t)at(iso)) != 0)
+	if (planner_run(st, &cfg, set, (time_t)testdb_at(iso)) != 0)
 		printf("# planner_run failed at %s\n", iso);
 	return raw_int("SELECT count(*) FROM outbox") - before;
 }
@@ -224,12 +195,15 @@ test_sale_sequence(void)
 	struct cust o = { .name = "Old Sale", .email = "old@example.com" };
 	int64_t ida = add(&a), idb = add(&b), ido = add(&o), sale;
 
-	store_sale_add(st, ida, "Widget", at("2026-11-02T10:00:00Z"), "manual",
+	store_sale_add(st, ida, "Widget", testdb_at("2026-11-02T10:00:00Z"),
+	    "manual",
 	    &sale);
-	store_sale_add(st, idb, "Gadget", at("2026-11-02T11:00:00Z"), "manual",
+	store_sale_add(st, idb, "Gadget", testdb_at("2026-11-02T11:00:00Z"),
+	    "manual",
 	    NULL);
 	/* Before the horizon: a fresh install must not mail old customers. */
-	store_sale_add(st, ido, "Relic", at("2026-09-01T10:00:00Z"), "manual",
+	store_sale_add(st, ido, "Relic", testdb_at("2026-09-01T10:00:00Z"),
+	    "manual",
 	    NULL);
 	plan_at("2026-11-02T12:00:00Z");
 	is_int(rows(ida, "followup-sale-1"), 1,
@@ -260,7 +234,8 @@ test_sale_sequence(void)
 	    " 'r1@x', %lld, 0, 'ann@example.com', %lld, 1);"
 	    "INSERT INTO links (customer_id, object_kind, object_id, rule,"
 	    " created_at) VALUES (%lld, 'message', last_insert_rowid(),"
-	    " 'address:from', 0);", (long long)at("2026-11-03T09:00:00Z"),
+	    " 'address:from', 0);",
+	    (long long)testdb_at("2026-11-03T09:00:00Z"),
 	    (long long)ida, (long long)ida);
 	raw_exec("INSERT INTO messages (account, folder, dedupe_key, date,"
 	    " ingested_at, from_addr, author_id, is_reply, is_auto_reply)"
@@ -268,7 +243,8 @@ test_sale_sequence(void)
 	    " 1, 1);"
 	    "INSERT INTO links (customer_id, object_kind, object_id, rule,"
 	    " created_at) VALUES (%lld, 'message', last_insert_rowid(),"
-	    " 'address:from', 0);", (long long)at("2026-11-03T09:00:00Z"),
+	    " 'address:from', 0);",
+	    (long long)testdb_at("2026-11-03T09:00:00Z"),
 	    (long long)idb, (long long)idb);
 	plan_at("2026-11-03T10:00:00Z");
 	is_str(raw_str("SELECT group_concat(state || ':' || reason, ',') FROM"
@@ -280,7 +256,7 @@ test_sale_sequence(void)
 	    "an auto-reply does not end a sequence");
 
 	/* A second sale after the reply starts a new sequence. */
-	store_sale_add(st, ida, "Widget 2", at("2026-11-04T10:00:00Z"),
+	store_sale_add(st, ida, "Widget 2", testdb_at("2026-11-04T10:00:00Z"),
 	    "manual", &sale);
 	plan_at("2026-11-04T10:30:00Z");
 	is_int(raw_int("SELECT count(*) FROM outbox WHERE customer_id = %lld"
@@ -302,8 +278,8 @@ test_meeting(void)
 	    "INSERT INTO links (customer_id, object_kind, object_id, rule,"
 	    " created_at) VALUES (%lld, 'event', last_insert_rowid(),"
 	    " 'address:attendee', 0);",
-	    (long long)at("2026-11-10T09:00:00Z"),
-	    (long long)at("2026-11-10T10:00:00Z"), (long long)idm);
+	    (long long)testdb_at("2026-11-10T09:00:00Z"),
+	    (long long)testdb_at("2026-11-10T10:00:00Z"), (long long)idm);
 	raw_exec("INSERT INTO events (account, calendar, href, uid, summary,"
 	    " start_at, end_at, ingested_at, cancelled, status) VALUES ('w',"
 	    " '/c/', '/c/2.ics', 'uid-2@x', 'Off', %lld, %lld, 0, 1,"
@@ -311,8 +287,8 @@ test_meeting(void)
 	    "INSERT INTO links (customer_id, object_kind, object_id, rule,"
 	    " created_at) VALUES (%lld, 'event', last_insert_rowid(),"
 	    " 'address:attendee', 0);",
-	    (long long)at("2026-11-10T09:00:00Z"),
-	    (long long)at("2026-11-10T10:00:00Z"), (long long)idc);
+	    (long long)testdb_at("2026-11-10T09:00:00Z"),
+	    (long long)testdb_at("2026-11-10T10:00:00Z"), (long long)idc);
 	plan_at("2026-11-10T09:30:00Z");
 	is_int(rows(idm, "followup-meeting"), 0,
 	    "a meeting still going on plans nothing");
@@ -339,7 +315,8 @@ test_first_message(void)
 	    " 'f1@x', %lld, 0, 'nina@example.com', %lld, 1);"
 	    "INSERT INTO links (customer_id, object_kind, object_id, rule,"
 	    " created_at) VALUES (%lld, 'message', last_insert_rowid(),"
-	    " 'address:from', 0);", (long long)at("2026-11-12T08:00:00Z"),
+	    " 'address:from', 0);",
+	    (long long)testdb_at("2026-11-12T08:00:00Z"),
 	    (long long)idn, (long long)idn);
 	/* Ken got mail from us before he wrote. */
 	raw_exec("INSERT INTO messages (account, folder, dedupe_key, date,"
@@ -352,8 +329,9 @@ test_first_message(void)
 	    " 'f2@x', %lld, 0, 'ken@example.com', %lld, 1);"
 	    "INSERT INTO links (customer_id, object_kind, object_id, rule,"
 	    " created_at) VALUES (%lld, 'message', last_insert_rowid(),"
-	    " 'address:from', 0);", (long long)at("2026-11-11T08:00:00Z"),
-	    (long long)idk, (long long)at("2026-11-12T08:00:00Z"),
+	    " 'address:from', 0);",
+	    (long long)testdb_at("2026-11-11T08:00:00Z"),
+	    (long long)idk, (long long)testdb_at("2026-11-12T08:00:00Z"),
 	    (long long)idk, (long long)idk);
 	plan_at("2026-11-12T08:30:00Z");
 	is_str(due(idn, "welcome"), "2026-11-12T10:00:00Z",
@@ -473,7 +451,8 @@ test_referral(void)
 	struct cust s = { .name = "Sam Second", .email = "sam@example.com" };
 	int64_t idr = add(&r), idq = add(&q), ids = add(&s), sale;
 
-	store_referral_add(st, idr, idq, at("2027-03-10T10:00:00Z"), "manual",
+	store_referral_add(st, idr, idq, testdb_at("2027-03-10T10:00:00Z"),
+	    "manual",
 	    NULL);
 	plan_at("2027-03-10T11:00:00Z");
 	is_int(rows(idr, "referral-thanks"), 1, "the referrer is thanked");
@@ -487,11 +466,13 @@ test_referral(void)
 	is_int(rows(idq, "referral-thanks"), 0, "the referred is not thanked");
 	is_int(rows(idr, "referral-sale"), 0, "no sale yet, no second thanks");
 
-	store_sale_add(st, idq, "Widget", at("2027-03-12T10:00:00Z"), "manual",
+	store_sale_add(st, idq, "Widget", testdb_at("2027-03-12T10:00:00Z"),
+	    "manual",
 	    &sale);
-	store_sale_add(st, idq, "Widget 2", at("2027-03-13T10:00:00Z"),
+	store_sale_add(st, idq, "Widget 2", testdb_at("2027-03-13T10:00:00Z"),
 	    "manual", NULL);
-	store_referral_add(st, idr, ids, at("2027-03-13T10:00:00Z"), "manual",
+	store_referral_add(st, idr, ids, testdb_at("2027-03-13T10:00:00Z"),
+	    "manual",
 	    NULL);
 	plan_at("2027-03-13T11:00:00Z");
 	is_str(due(idr, "referral-sale"), "2027-03-12T12:00:00Z",
@@ -510,31 +491,24 @@ test_referral(void)
 static void
 test_no_templates(void)
 {
-	ok(planner_run(st, &cfg, NULL, (time_t)at("2027-04-01T00:00:00Z")) == 0,
+	ok(planner_run(st, &cfg, NULL,
+	    (time_t)testdb_at("2027-04-01T00:00:00Z")) == 0,
 	    "a pass without templates plans nothing and succeeds");
 }
 
 int
 main(void)
 {
-	char err[512], cmd[160];
-
 	setenv("TZ", "UTC", 1);
-	snprintf(dir, sizeof(dir), "/tmp/rapport-planner-XXXXXX");
-	if (mkdtemp(dir) == NULL)
-		abort();
-	snprintf(path, sizeof(path), "%s/rapport.db", dir);
-	snprintf(tdir, sizeof(tdir), "%s/templates", dir);
-	snprintf(cmd, sizeof(cmd), "mkdir %s", tdir);
-	if (system(cmd) != 0)
+	testdb_mkdir(&tdb, "planner");
+	snprintf(tdir, sizeof(tdir), "%s/templates", tdb.dir);
+	if (mkdir(tdir, 0700) != 0)
 		abort();
 	write_templates();
 	is_int(template_set_load(tdir, &set, load_error, NULL), 0,
 	    "the test templates load");
-	if (store_open(path, &st, err, sizeof(err)) != STORE_OK) {
-		printf("# %s\n", err);
-		return 1;
-	}
+	testdb_connect(&tdb);
+	st = tdb.st;
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.timezone = "Europe/Berlin";
 	cfg.send.birthday_hour = 9;
@@ -548,10 +522,7 @@ main(void)
 	test_referral();
 	test_no_templates();
 
-	store_close(st);
+	testdb_close(&tdb);
 	template_set_free(set);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	if (system(cmd) != 0)
-		printf("# could not remove %s\n", dir);
 	return tap_done();
 }

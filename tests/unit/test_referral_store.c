@@ -5,7 +5,6 @@
  * proposed, confirmed automatically or by a person, rejected for good,
  * the referred_by triggers, and what the planner is given.
  */
-#include <sqlite3.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,70 +24,26 @@
 #include "store_plan.h"
 #include "store_referral.h"
 #include "tap.h"
+#include "testdb.h"
 #include "xmalloc.h"
 
-static char dir[64], path[128];
+static struct testdb tdb;
 static struct config cfg;
 static struct linker *lk;
 static int64_t anna, minjun, bob;
-
-static void
-set_now(const char *iso)
-{
-	char err[128];
-
-	setenv("RAPPORT_NOW", iso, 1);
-	if (clock_init(err, sizeof(err)) != 0)
-		abort();
-}
-
-static int64_t
-at(const char *iso)
-{
-	int64_t t;
-
-	if (clock_parse_iso8601(iso, &t) != 0)
-		abort();
-	return t;
-}
-
-static long long
-raw_count(const char *sql)
-{
-	sqlite3 *db;
-	sqlite3_stmt *stmt;
-	long long n = -1;
-
-	if (sqlite3_open(path, &db) != SQLITE_OK)
-		abort();
-	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK) {
-		printf("# raw_count: %s\n", sqlite3_errmsg(db));
-		abort();
-	}
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		n = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
-	sqlite3_close(db);
-	return n;
-}
 
 static int64_t
 add_customer(struct store *st, const char *name, const char *addr,
     const char *source, int64_t referred_by)
 {
 	struct customer c;
-	int64_t id;
 
 	customer_init(&c);
 	c.name = xstrdup(name);
 	c.source = source ? xstrdup(source) : NULL;
 	c.referred_by = referred_by;
 	customer_add_email(&c, addr);
-	if (store_customer_insert(st, &c) != STORE_OK)
-		abort();
-	id = c.id;
-	customer_clear(&c);
-	return id;
+	return testdb_insert(st, &c);
 }
 
 /*
@@ -163,7 +118,8 @@ test_lookups(struct store *st)
 	is_int((int)n, 0, "a Korean name cut short is no match");
 
 	is_int(store_referral_has_history(st, "nobody@else.example",
-	    at("2026-11-01T00:00:00Z"), 0, 0, &has), STORE_OK, "history: ok");
+	    testdb_at("2026-11-01T00:00:00Z"), 0, 0, &has), STORE_OK,
+	    "history: ok");
 	ok(!has, "an unknown address has no history");
 }
 
@@ -182,8 +138,8 @@ planned_referrals(struct store *st, const char *since, const char *until)
 {
 	int n = 0;
 
-	if (store_plan_referrals(st, at(since), at(until), count_fact, &n) !=
-	    STORE_OK)
+	if (store_plan_referrals(st, testdb_at(since), testdb_at(until),
+	    count_fact, &n) != STORE_OK)
 		abort();
 	return n;
 }
@@ -193,7 +149,7 @@ test_strong_intro(struct store *st)
 {
 	int64_t carl;
 
-	set_now("2026-11-02T10:00:00Z");
+	testdb_now("2026-11-02T10:00:00Z");
 	is_int(deliver(st,
 	    "From: Anna Schmidt <anna@schmidt.example>\n"
 	    "To: Kim Sales <kim@sales.example>\n"
@@ -203,19 +159,21 @@ test_strong_intro(struct store *st)
 	    "Subject: Introduction: Carl Berg\n\n"
 	    "Hi Kim,\n\nlet me introduce you to Carl, who is looking for a new "
 	    "espresso machine.\n\nAnna\n"), 1, "intro mail: one referral");
-	is_int(raw_count("SELECT count(*) FROM referrals WHERE state = "
+	is_int(testdb_count(&tdb,
+	    "SELECT count(*) FROM referrals WHERE state = "
 	    "'confirmed' AND rule = 'intro:customer-to-new' AND strength = "
 	    "'strong' AND evidence_kind = 'message' AND decided_by = 'rule'"
 	    " AND source = 'mail:intro1@schmidt.example'"), 1,
 	    "strong: confirmed by the rule, with its evidence");
 	is_int(store_customer_find_email(st, "carl@berg.example", &carl),
 	    STORE_OK, "the new person is a customer");
-	is_int(raw_count("SELECT count(*) FROM customers WHERE name = "
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM customers WHERE name = "
 	    "'Carl Berg' AND source = 'referral' AND referred_by = 1"), 1,
 	    "named from the display name, source referral, referred by Anna");
-	is_int(raw_count("SELECT count(*) FROM referrals"), 1,
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM referrals"), 1,
 	    "no second row from the referred_by trigger");
-	is_int(raw_count("SELECT count(*) FROM links l JOIN customers c ON "
+	is_int(testdb_count(&tdb,
+	    "SELECT count(*) FROM links l JOIN customers c ON "
 	    "c.id = l.customer_id WHERE c.name = 'Carl Berg'"), 1,
 	    "the introduction is linked to the new customer");
 	is_int(planned_referrals(st, "2026-10-01T00:00:00Z",
@@ -249,7 +207,7 @@ test_weak_and_review(struct store *st)
 	int64_t id = 0, cust = 0;
 	bool created = false;
 
-	set_now("2026-11-10T10:00:00Z");
+	testdb_now("2026-11-10T10:00:00Z");
 	is_int(deliver(st,
 	    "From: =?UTF-8?B?7J207ISc7Jew?= <seoyeon@lee.example>\n"
 	    "To: kim@sales.example\n"
@@ -259,7 +217,8 @@ test_weak_and_review(struct store *st)
 	    "Content-Type: text/plain; charset=utf-8\n\n"
 	    "안녕하세요. 민준님 소개로 연락드립니다. 견적을 받고 싶습니다.\n"),
 	    1, "a first message naming a customer by given name: one");
-	is_int(raw_count("SELECT count(*) FROM referrals WHERE state = "
+	is_int(testdb_count(&tdb,
+	    "SELECT count(*) FROM referrals WHERE state = "
 	    "'pending' AND strength = 'weak' AND referred_id IS NULL"
 	    " AND referred_addr = 'seoyeon@lee.example'"), 1,
 	    "weak: pending, no customer yet");
@@ -270,11 +229,12 @@ test_weak_and_review(struct store *st)
 	is_int(store_referral_reject(st, 9999), STORE_NOTFOUND,
 	    "reject of no such row");
 
-	set_now("2026-12-20T10:00:00Z");
+	testdb_now("2026-12-20T10:00:00Z");
 	is_int(store_referral_confirm(st, id, true, &cust, &created), STORE_OK,
 	    "a person confirms it");
 	ok(created && cust > 0, "the person became a customer");
-	is_int(raw_count("SELECT count(*) FROM customers WHERE source = "
+	is_int(testdb_count(&tdb,
+	    "SELECT count(*) FROM customers WHERE source = "
 	    "'referral' AND referred_by = 2 AND name = '이서연'"), 1,
 	    "named from the display name, referred by 김민준");
 	is_int(store_referral_confirm(st, id, true, NULL, NULL), STORE_CONFLICT,
@@ -289,7 +249,7 @@ test_reject(struct store *st)
 {
 	int64_t id = 0;
 
-	set_now("2026-12-21T10:00:00Z");
+	testdb_now("2026-12-21T10:00:00Z");
 	is_int(deliver(st,
 	    "From: Dora Vance <dora@vance.example>\n"
 	    "To: kim@sales.example\n"
@@ -311,16 +271,17 @@ test_reject(struct store *st)
 	    "Subject: Quote\n\n"
 	    "Hello, Bob suggested I write to you about a quote.\n"), 0,
 	    "the same mail again: nothing proposed");
-	is_int(raw_count("SELECT count(*) FROM referrals WHERE referred_addr ="
+	is_int(testdb_count(&tdb,
+	    "SELECT count(*) FROM referrals WHERE referred_addr ="
 	    " 'dora@vance.example'"), 1, "still the one rejected row");
-	is_int(raw_count("SELECT count(*) FROM customers WHERE name = "
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM customers WHERE name = "
 	    "'Dora Vance'"), 0, "no customer for a rejected one");
 }
 
 static void
 test_near_misses(struct store *st)
 {
-	set_now("2026-12-22T10:00:00Z");
+	testdb_now("2026-12-22T10:00:00Z");
 	is_int(deliver(st,
 	    "From: Anna Schmidt <anna@schmidt.example>\n"
 	    "To: kim@sales.example\n"
@@ -368,10 +329,11 @@ test_triggers(struct store *st)
 	int64_t fred, gus;
 	bool changed;
 
-	set_now("2026-12-23T10:00:00Z");
+	testdb_now("2026-12-23T10:00:00Z");
 	fred = add_customer(st, "Fred Import", "fred@import.example", "import",
 	    anna);
-	is_int(raw_count("SELECT count(*) FROM referrals WHERE referred_id ="
+	is_int(testdb_count(&tdb,
+	    "SELECT count(*) FROM referrals WHERE referred_id ="
 	    " (SELECT customer_id FROM customer_emails WHERE address ="
 	    " 'fred@import.example') AND state = 'confirmed' AND evidence_kind"
 	    " = 'import' AND referrer_id = 1"), 1,
@@ -384,10 +346,12 @@ test_triggers(struct store *st)
 	is_int(store_customer_update(st, &c, &changed), STORE_OK,
 	    "referred_by set later");
 	customer_clear(&c);
-	is_int(raw_count("SELECT count(*) FROM referrals WHERE referrer_id = 3"
+	is_int(testdb_count(&tdb,
+	    "SELECT count(*) FROM referrals WHERE referrer_id = 3"
 	    " AND evidence_kind = 'import'"), 1, "... is a referral too");
 	add_customer(st, "Hal Ref", "hal@ref.example", "referral", anna);
-	is_int(raw_count("SELECT count(*) FROM referrals r JOIN customers c ON"
+	is_int(testdb_count(&tdb,
+	    "SELECT count(*) FROM referrals r JOIN customers c ON"
 	    " c.id = r.referred_id WHERE c.name = 'Hal Ref'"), 0,
 	    "a customer made by a referral gets its row from its maker");
 	is_int(store_referral_add(st, anna, fred, clock_now(), "manual", NULL),
@@ -407,19 +371,19 @@ test_meeting(struct store *st)
 		    EVENT_PART_ACCEPTED },
 	};
 	struct event ev = { .uid = "meet-1@cal.example",
-	    .start = at("2027-01-10T10:00:00Z"),
-	    .end = at("2027-01-10T11:00:00Z"),
+	    .start = testdb_at("2027-01-10T10:00:00Z"),
+	    .end = testdb_at("2027-01-10T11:00:00Z"),
 	    .summary = "Espresso tasting", .organizer = "anna@schmidt.example",
 	    .attendees = att, .nattendees = 2 };
 	struct event_list list = { &ev, 1, 1 };
 	struct store_event_occ occ = { &ev, NULL, 0 };
 
-	set_now("2027-01-05T10:00:00Z");
+	testdb_now("2027-01-05T10:00:00Z");
 	is_int(store_event_put(st, "work", "/cal/kim/", "/cal/kim/m1.ics",
 	    "\"1\"", &occ, 1), STORE_OK, "meeting stored");
 	is_int(referral_ingest_events(st, &cfg, lk, "work", "/cal/kim/", &list),
 	    1, "a customer meeting a new person: one candidate");
-	is_int(raw_count("SELECT count(*) FROM referrals WHERE rule = "
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM referrals WHERE rule = "
 	    "'meeting:customer-with-new' AND state = 'pending' AND "
 	    "evidence_kind = 'event' AND referred_addr = 'ivy@new.example'"
 	    " AND evidence_id = (SELECT id FROM events"
@@ -440,17 +404,11 @@ int
 main(void)
 {
 	struct store *st;
-	char err[256], *own_domains[] = { "sales.example" };
+	char *own_domains[] = { "sales.example" };
 
-	snprintf(dir, sizeof(dir), "/tmp/rapport-test-refstore-XXXXXX");
-	if (mkdtemp(dir) == NULL)
-		abort();
-	snprintf(path, sizeof(path), "%s/rapport.db", dir);
-	set_now("2026-11-01T00:00:00Z");
-	if (store_open(path, &st, err, sizeof(err)) != STORE_OK) {
-		printf("Bail out! %s\n", err);
-		return 1;
-	}
+	testdb_now("2026-11-01T00:00:00Z");
+	testdb_open(&tdb, "refstore");
+	st = tdb.st;
 	ok(store_version(st) >= 4, "schema has referral states");
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.from = "Kim Sales <kim@sales.example>";
@@ -472,16 +430,6 @@ main(void)
 	test_meeting(st);
 
 	linker_free(lk);
-	store_close(st);
-	unlink(path);
-	{
-		char wal[160];
-
-		snprintf(wal, sizeof(wal), "%s-wal", path);
-		unlink(wal);
-		snprintf(wal, sizeof(wal), "%s-shm", path);
-		unlink(wal);
-	}
-	rmdir(dir);
+	testdb_close(&tdb);
 	return tap_done();
 }

@@ -10,66 +10,9 @@
 #include "clock.h"
 #include "store.h"
 #include "tap.h"
+#include "testdb.h"
 
-static char dir[64], path[128];
-
-static void
-set_now(const char *iso)
-{
-	char err[128];
-
-	setenv("RAPPORT_NOW", iso, 1);
-	if (clock_init(err, sizeof(err)) != 0)
-		abort();
-}
-
-static int64_t
-at(const char *iso)
-{
-	int64_t t;
-
-	if (clock_parse_iso8601(iso, &t) != 0)
-		abort();
-	return t;
-}
-
-/* Raw SQL on a second connection: what the store would hide. */
-static void
-raw_exec(const char *sql)
-{
-	sqlite3 *db;
-	char *msg = NULL;
-
-	if (sqlite3_open(path, &db) != SQLITE_OK)
-		abort();
-	sqlite3_busy_timeout(db, 5000);
-	sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
-	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		printf("# raw_exec: %s\n# %s\n", msg, sql);
-		abort();
-	}
-	sqlite3_close(db);
-}
-
-static long long
-raw_count(const char *sql)
-{
-	sqlite3 *db;
-	sqlite3_stmt *stmt;
-	long long n = -1;
-
-	if (sqlite3_open(path, &db) != SQLITE_OK)
-		abort();
-	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK) {
-		printf("# raw_count: %s\n", sqlite3_errmsg(db));
-		abort();
-	}
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		n = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
-	sqlite3_close(db);
-	return n;
-}
+static struct testdb tdb;
 
 static void
 make_customer(struct customer *c, const char *name, const char *email)
@@ -79,22 +22,6 @@ make_customer(struct customer *c, const char *name, const char *email)
 	customer_add_email(c, email);
 }
 
-static int64_t
-add_customer(struct store *st, const char *name, const char *email)
-{
-	struct customer c;
-	int64_t id;
-
-	make_customer(&c, name, email);
-	if (store_customer_insert(st, &c) != STORE_OK) {
-		printf("# insert %s: %s\n", name, store_errmsg(st));
-		abort();
-	}
-	id = c.id;
-	customer_clear(&c);
-	return id;
-}
-
 static void
 test_open(void)
 {
@@ -102,19 +29,20 @@ test_open(void)
 	struct stat sb;
 	char err[512];
 
-	ok(store_open(path, &st, err, sizeof(err)) == STORE_OK,
+	ok(store_open(tdb.path, &st, err, sizeof(err)) == STORE_OK,
 	    "open creates a database");
 	is_int(store_version(st), store_schema_version,
 	    "a new database has the current schema version");
 	ok(store_schema_version >= 1, "schema version is at least 1");
-	ok(stat(path, &sb) == 0 && (sb.st_mode & 077) == 0,
+	ok(stat(tdb.path, &sb) == 0 && (sb.st_mode & 077) == 0,
 	    "the database is readable by its owner only");
 	store_close(st);
-	ok(store_open(path, &st, err, sizeof(err)) == STORE_OK,
+	ok(store_open(tdb.path, &st, err, sizeof(err)) == STORE_OK,
 	    "reopen an existing database");
 	is_int(store_version(st), store_schema_version, "reopen keeps version");
 	store_close(st);
-	is_int(raw_count("SELECT count(*) FROM sqlite_master WHERE type ="
+	is_int(testdb_count(&tdb,
+	    "SELECT count(*) FROM sqlite_master WHERE type ="
 	    " 'table' AND name IN ('customers', 'customer_emails',"
 	    " 'customer_tags', 'messages', 'message_participants', 'events',"
 	    " 'event_attendees', 'links', 'link_review', 'sales', 'referrals',"
@@ -134,7 +62,7 @@ test_journal(void)
 	sqlite3_stmt *stmt;
 	const char *mode = NULL;
 
-	if (sqlite3_open(path, &db) != SQLITE_OK)
+	if (sqlite3_open(tdb.path, &db) != SQLITE_OK)
 		abort();
 	sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, NULL);
 	if (sqlite3_step(stmt) == SQLITE_ROW)
@@ -150,11 +78,11 @@ test_refuse_newer(void)
 	struct store *st;
 	char err[512], want[512];
 
-	raw_exec("PRAGMA user_version = 999");
-	ok(store_open(path, &st, err, sizeof(err)) == STORE_ERROR,
+	testdb_exec(&tdb, "PRAGMA user_version = 999");
+	ok(store_open(tdb.path, &st, err, sizeof(err)) == STORE_ERROR,
 	    "a database from a newer rapport is refused");
 	snprintf(want, sizeof(want), "%s: made by a newer rapport (schema 999,"
-	    " this build knows %d); upgrade rapport", path,
+	    " this build knows %d); upgrade rapport", tdb.path,
 	    store_schema_version);
 	is_str(err, want, "the refusal says what to do");
 	{
@@ -162,9 +90,9 @@ test_refuse_newer(void)
 
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
 		    store_schema_version);
-		raw_exec(sql);
+		testdb_exec(&tdb, sql);
 	}
-	ok(store_open(path, &st, err, sizeof(err)) == STORE_OK,
+	ok(store_open(tdb.path, &st, err, sizeof(err)) == STORE_OK,
 	    "the same database opens again at the right version");
 	store_close(st);
 }
@@ -183,7 +111,7 @@ fill_full(struct customer *c)
 	c->birth_month = 2;
 	c->birth_day = 29;
 	c->newsletter = true;
-	c->consent_at = at("2026-01-02T03:04:05Z");
+	c->consent_at = testdb_at("2026-01-02T03:04:05Z");
 	c->consent_source = strdup("import:customers.csv");
 	c->do_not_contact = true;
 	c->source = strdup("import");
@@ -205,7 +133,7 @@ test_roundtrip(struct store *st, int64_t *kim)
 	is_int(c.n_emails, 2, "a duplicate address is added once");
 	ok(store_customer_insert(st, &c) == STORE_OK, "insert a full customer");
 	ok(c.id > 0, "insert sets the id");
-	is_int(c.created_at, at("2026-03-01T10:00:00Z"),
+	is_int(c.created_at, testdb_at("2026-03-01T10:00:00Z"),
 	    "created_at comes from the clock");
 	*kim = c.id;
 
@@ -221,7 +149,7 @@ test_roundtrip(struct store *st, int64_t *kim)
 	is_int(g.birth_month, 2, "birth_month");
 	is_int(g.birth_day, 29, "birth_day");
 	ok(g.newsletter, "newsletter");
-	is_int(g.consent_at, at("2026-01-02T03:04:05Z"), "consent_at");
+	is_int(g.consent_at, testdb_at("2026-01-02T03:04:05Z"), "consent_at");
 	is_str(g.consent_source, "import:customers.csv", "consent_source");
 	ok(g.do_not_contact, "do_not_contact");
 	is_int(g.referred_by, 0, "referred_by");
@@ -297,7 +225,7 @@ test_update(struct store *st, int64_t kim)
 	bool changed = true;
 	int64_t before, id;
 
-	set_now("2026-03-05T12:00:00Z");
+	testdb_now("2026-03-05T12:00:00Z");
 	ok(store_customer_get(st, kim, &c) == STORE_OK, "load for update");
 	before = c.updated_at;
 	ok(store_customer_update(st, &c, &changed) == STORE_OK && !changed,
@@ -323,9 +251,10 @@ test_update(struct store *st, int64_t kim)
 	ok(store_customer_update(st, &c, &changed) == STORE_OK && changed,
 	    "a real update says changed");
 	store_customer_get(st, kim, &g);
-	is_int(g.updated_at, at("2026-03-05T12:00:00Z"),
+	is_int(g.updated_at, testdb_at("2026-03-05T12:00:00Z"),
 	    "updated_at set from the clock");
-	is_int(g.created_at, at("2026-03-01T10:00:00Z"), "created_at kept");
+	is_int(g.created_at, testdb_at("2026-03-01T10:00:00Z"),
+	    "created_at kept");
 	ok(g.company == NULL, "a field can be cleared");
 	is_int(g.tier, 'B', "tier replaced");
 	is_int(g.n_tags, 3, "tags replaced");
@@ -338,7 +267,7 @@ test_update(struct store *st, int64_t kim)
 		c.emails[0] = c.emails[1];
 		c.emails[1] = e;
 	}
-	set_now("2026-03-06T12:00:00Z");
+	testdb_now("2026-03-06T12:00:00Z");
 	ok(store_customer_update(st, &c, &changed) == STORE_OK && changed,
 	    "a new primary address is a change");
 	store_customer_get(st, kim, &g);
@@ -388,8 +317,8 @@ test_foreach(struct store *st)
 	struct names nm = { .buf = "" };
 	int64_t n;
 
-	add_customer(st, "Zed", "zed@example.com");
-	add_customer(st, "Anna", "anna@example.com");
+	testdb_customer(st, "Zed", "zed@example.com");
+	testdb_customer(st, "Anna", "anna@example.com");
 	ok(store_customer_foreach(st, collect_name, &nm) == STORE_OK,
 	    "foreach runs");
 	is_str(nm.buf, "Anna,Bo,Kim Min-ji,Zed", "foreach orders by name "
@@ -407,18 +336,18 @@ test_tags(struct store *st, int64_t kim)
 {
 	struct customer g;
 
-	set_now("2026-03-07T08:00:00Z");
+	testdb_now("2026-03-07T08:00:00Z");
 	ok(store_customer_tag(st, kim, "golf", true) == STORE_OK, "add a tag");
 	store_customer_get(st, kim, &g);
 	is_int(g.n_tags, 4, "the tag is there");
-	is_int(g.updated_at, at("2026-03-07T08:00:00Z"),
+	is_int(g.updated_at, testdb_at("2026-03-07T08:00:00Z"),
 	    "adding a tag updates the customer");
 	customer_clear(&g);
-	set_now("2026-03-08T08:00:00Z");
+	testdb_now("2026-03-08T08:00:00Z");
 	ok(store_customer_tag(st, kim, "golf", true) == STORE_OK,
 	    "adding it twice is fine");
 	store_customer_get(st, kim, &g);
-	is_int(g.updated_at, at("2026-03-07T08:00:00Z"),
+	is_int(g.updated_at, testdb_at("2026-03-07T08:00:00Z"),
 	    "adding a present tag is no change");
 	customer_clear(&g);
 	ok(store_customer_tag(st, kim, "golf", false) == STORE_OK,
@@ -435,11 +364,11 @@ test_sales_referrals(struct store *st, int64_t kim, int64_t bo)
 {
 	int64_t id = 0;
 
-	ok(store_sale_add(st, kim, "Piano", at("2026-03-01T00:00:00Z"),
+	ok(store_sale_add(st, kim, "Piano", testdb_at("2026-03-01T00:00:00Z"),
 	    "manual", &id) == STORE_OK && id > 0, "add a sale");
 	is_int(store_sale_add(st, 99999, "Piano", 1, "manual", &id),
 	    STORE_NOTFOUND, "a sale for a missing customer: NOTFOUND");
-	ok(store_referral_add(st, kim, bo, at("2026-03-02T00:00:00Z"),
+	ok(store_referral_add(st, kim, bo, testdb_at("2026-03-02T00:00:00Z"),
 	    "manual", NULL) == STORE_OK, "add a referral");
 	is_int(store_referral_add(st, kim, bo, 5, "manual", NULL),
 	    STORE_CONFLICT, "the same referral twice: CONFLICT");
@@ -494,7 +423,7 @@ add_world(int64_t kim, int64_t bo)
 	    " 1, 1);"
 	    "UPDATE customers SET referred_by = %1$lld WHERE id = %2$lld;",
 	    (long long)kim, (long long)bo);
-	raw_exec(sql);
+	testdb_exec(&tdb, sql);
 }
 
 struct dump {
@@ -600,7 +529,7 @@ test_forget(struct store *st, int64_t kim, int64_t bo)
 	ok(store_suppression_get(st, "minji@example.kr", NULL) ==
 	    STORE_NOTFOUND, "and suppresses nothing");
 
-	set_now("2026-04-01T00:00:00Z");
+	testdb_now("2026-04-01T00:00:00Z");
 	ok(store_customer_forget(st, kim, "erasure request") == STORE_OK,
 	    "forget");
 	is_int(store_customer_get(st, kim, &g), STORE_NOTFOUND,
@@ -613,38 +542,41 @@ test_forget(struct store *st, int64_t kim, int64_t bo)
 	free(reason);
 	ok(store_suppression_get(st, "kim@hanbit.example", NULL) == STORE_OK,
 	    "the second address is suppressed");
-	is_int(raw_count("SELECT at FROM suppressions WHERE address ="
-	    " 'kim@hanbit.example'"), at("2026-04-01T00:00:00Z"),
+	is_int(testdb_count(&tdb, "SELECT at FROM suppressions WHERE address ="
+	    " 'kim@hanbit.example'"), testdb_at("2026-04-01T00:00:00Z"),
 	    "suppressed at the clock's time");
-	is_int(raw_count("SELECT count(*) FROM messages WHERE id = 1"), 0,
-	    "a message linked only to them is deleted");
-	is_int(raw_count("SELECT count(*) FROM message_participants"
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM messages WHERE id = 1"),
+	    0, "a message linked only to them is deleted");
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM message_participants"
 	    " WHERE message_id = 1"), 0, "with its participants");
-	is_int(raw_count("SELECT count(*) FROM messages WHERE id = 2"), 1,
-	    "a message also linked to another customer stays");
-	is_int(raw_count("SELECT count(*) FROM message_participants"
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM messages WHERE id = 2"),
+	    1, "a message also linked to another customer stays");
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM message_participants"
 	    " WHERE address = 'minji@example.kr'"), 0,
 	    "their address is scrubbed from the messages that stay");
-	is_int(raw_count("SELECT count(*) FROM message_participants"
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM message_participants"
 	    " WHERE message_id = 2"), 1,
 	    "the other participants stay");
-	is_int(raw_count("SELECT count(*) FROM messages WHERE id = 3"), 1,
-	    "an unrelated message stays");
-	is_int(raw_count("SELECT count(*) FROM links WHERE object_kind ="
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM messages WHERE id = 3"),
+	    1, "an unrelated message stays");
+	is_int(testdb_count(&tdb,
+	    "SELECT count(*) FROM links WHERE object_kind ="
 	    " 'event' OR object_id = 1"), 0, "their links are gone");
-	is_int(raw_count("SELECT count(*) FROM links"), 1,
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM links"), 1,
 	    "the other customer's link stays");
-	is_int(raw_count("SELECT count(*) FROM events"), 0,
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM events"), 0,
 	    "an event linked only to them is deleted");
-	is_int(raw_count("SELECT count(*) FROM event_attendees"), 0,
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM event_attendees"), 0,
 	    "with its attendees");
-	is_int(raw_count("SELECT count(*) FROM sales"), 0, "sales gone");
-	is_int(raw_count("SELECT count(*) FROM referrals"), 0,
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM sales"), 0,
+	    "sales gone");
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM referrals"), 0,
 	    "referrals gone");
-	is_int(raw_count("SELECT count(*) FROM outbox"), 0, "outbox gone");
-	is_int(raw_count("SELECT count(*) FROM visit_proposals"), 0,
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM outbox"), 0,
+	    "outbox gone");
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM visit_proposals"), 0,
 	    "visit proposals gone");
-	is_int(raw_count("SELECT count(*) FROM customer_tags"), 0,
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM customer_tags"), 0,
 	    "tags gone");
 	ok(store_customer_get(st, bo, &g) == STORE_OK && g.referred_by == 0,
 	    "whom they referred stays, referred_by cleared");
@@ -706,13 +638,13 @@ test_transactions(struct store *st)
 
 	store_customer_count(st, &n0);
 	ok(store_begin(st) == STORE_OK, "begin a batch");
-	add_customer(st, "Batch One", "b1@example.com");
-	add_customer(st, "Batch Two", "b2@example.com");
+	testdb_customer(st, "Batch One", "b1@example.com");
+	testdb_customer(st, "Batch Two", "b2@example.com");
 	ok(store_commit(st) == STORE_OK, "commit the batch");
 	store_customer_count(st, &n1);
 	is_int(n1, n0 + 2, "a committed batch keeps both");
 	ok(store_begin(st) == STORE_OK, "begin another");
-	add_customer(st, "Batch Three", "b3@example.com");
+	testdb_customer(st, "Batch Three", "b3@example.com");
 	ok(store_rollback(st) == STORE_OK, "roll it back");
 	store_customer_count(st, &n1);
 	is_int(n1, n0 + 2, "a rolled-back batch keeps nothing");
@@ -720,7 +652,7 @@ test_transactions(struct store *st)
 
 	/* A failing store call inside a batch undoes only itself. */
 	ok(store_begin(st) == STORE_OK, "begin a batch with a failure");
-	add_customer(st, "Batch Four", "b4@example.com");
+	testdb_customer(st, "Batch Four", "b4@example.com");
 	{
 		struct customer c;
 
@@ -731,7 +663,7 @@ test_transactions(struct store *st)
 		    "its message survives the undo");
 		customer_clear(&c);
 	}
-	add_customer(st, "Batch Five", "b5@example.com");
+	testdb_customer(st, "Batch Five", "b5@example.com");
 	ok(store_commit(st) == STORE_OK, "the batch still commits");
 	store_customer_count(st, &n1);
 	is_int(n1, n0 + 4, "the batch keeps what succeeded, not the failure");
@@ -745,10 +677,10 @@ test_two_connections(struct store *st)
 	char err[512];
 	int64_t n1, n2;
 
-	ok(store_open(path, &st2, err, sizeof(err)) == STORE_OK,
+	ok(store_open(tdb.path, &st2, err, sizeof(err)) == STORE_OK,
 	    "a second connection opens the same database");
 	ok(store_begin(st) == STORE_OK, "the first one writes");
-	add_customer(st, "Concurrent", "conc@example.com");
+	testdb_customer(st, "Concurrent", "conc@example.com");
 	store_customer_count(st, &n1);
 	ok(store_customer_count(st2, &n2) == STORE_OK && n2 == n1 - 1,
 	    "a reader does not wait for the writer, nor see its batch");
@@ -763,39 +695,20 @@ test_two_connections(struct store *st)
 	store_close(st2);
 }
 
-static void
-cleanup(void)
-{
-	char p[192];
-
-	unlink(path);
-	snprintf(p, sizeof(p), "%s-wal", path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", path);
-	unlink(p);
-	rmdir(dir);
-}
-
 int
 main(void)
 {
 	struct store *st;
-	char err[512];
 	int64_t kim, bo;
 
-	snprintf(dir, sizeof(dir), "/tmp/test_store.XXXXXX");
-	if (mkdtemp(dir) == NULL)
-		return 99;
-	snprintf(path, sizeof(path), "%s/rapport.db", dir);
-	set_now("2026-03-01T10:00:00Z");
+	testdb_mkdir(&tdb, "store");
+	testdb_now("2026-03-01T10:00:00Z");
 
 	test_open();
 	test_journal();
 	test_refuse_newer();
-	if (store_open(path, &st, err, sizeof(err)) != STORE_OK) {
-		printf("Bail out! %s\n", err);
-		return 1;
-	}
+	testdb_connect(&tdb);
+	st = tdb.st;
 	test_roundtrip(st, &kim);
 	if (store_customer_find_email(st, "bo@example.com", &bo) != STORE_OK)
 		return 1;
@@ -809,7 +722,6 @@ main(void)
 	test_status_suppression(st);
 	test_transactions(st);
 	test_two_connections(st);
-	store_close(st);
-	cleanup();
+	testdb_close(&tdb);
 	return tap_done();
 }

@@ -16,35 +16,10 @@
 #include "store_event.h"
 #include "store_message.h"
 #include "tap.h"
+#include "testdb.h"
 #include "xmalloc.h"
 
-static char dir[64], path[128];
-
-static int64_t
-at(const char *iso)
-{
-	int64_t t;
-
-	if (clock_parse_iso8601(iso, &t) != 0)
-		abort();
-	return t;
-}
-
-static int64_t
-add_customer(struct store *st, const char *name, const char *email)
-{
-	struct customer c;
-	int64_t id;
-
-	customer_init(&c);
-	c.name = xstrdup(name);
-	customer_add_email(&c, email);
-	if (store_customer_insert(st, &c) != STORE_OK)
-		abort();
-	id = c.id;
-	customer_clear(&c);
-	return id;
-}
+static struct testdb tdb;
 
 static struct event
 mk_event(const char *uid, int64_t rid, const char *start, const char *summary)
@@ -54,7 +29,7 @@ mk_event(const char *uid, int64_t rid, const char *start, const char *summary)
 	memset(&e, 0, sizeof(e));
 	e.uid = (char *)uid;
 	e.recurrence_id = rid;
-	e.start = at(start);
+	e.start = testdb_at(start);
 	e.end = e.start + 3600;
 	e.summary = (char *)summary;
 	return e;
@@ -91,11 +66,11 @@ test_put(struct store *st, int64_t dana, int64_t fox)
 	int64_t last, next;
 	int n = 0;
 
-	e[0] = mk_event("s@t", at("2026-05-04T08:00:00Z"),
+	e[0] = mk_event("s@t", testdb_at("2026-05-04T08:00:00Z"),
 	    "2026-05-04T08:00:00Z", "Weekly");
-	e[1] = mk_event("s@t", at("2026-05-11T08:00:00Z"),
+	e[1] = mk_event("s@t", testdb_at("2026-05-11T08:00:00Z"),
 	    "2026-05-11T08:00:00Z", "Weekly");
-	e[2] = mk_event("s@t", at("2026-06-08T08:00:00Z"),
+	e[2] = mk_event("s@t", testdb_at("2026-06-08T08:00:00Z"),
 	    "2026-06-08T08:00:00Z", "Weekly");
 	e[2].attendees = &att;
 	e[2].nattendees = 1;
@@ -108,7 +83,7 @@ test_put(struct store *st, int64_t dana, int64_t fox)
 	is_int(n, 2, "two occurrences linked to Dana");
 	is_int(store_customer_last_next_visit(st, dana, &last, &next),
 	    STORE_OK, "last/next visit");
-	is_int(last, at("2026-05-11T08:00:00Z"), "Dana's last visit");
+	is_int(last, testdb_at("2026-05-11T08:00:00Z"), "Dana's last visit");
 	is_int(next, 0, "Dana has nothing scheduled");
 	store_customer_last_next_visit(st, fox, &last, &next);
 	is_int(next, 0, "a meeting Fox declined is no visit");
@@ -121,8 +96,8 @@ test_put(struct store *st, int64_t dana, int64_t fox)
 	store_event_foreach_for_customer(st, dana, 0, INT64_MAX, count_rows, &n);
 	is_int(n, 1, "the dropped occurrences are gone");
 	n = 0;
-	store_event_ended_foreach(st, at("2026-05-01T00:00:00Z"),
-	    at("2026-06-01T00:00:00Z"), count_ended, &n);
+	store_event_ended_foreach(st, testdb_at("2026-05-01T00:00:00Z"),
+	    testdb_at("2026-06-01T00:00:00Z"), count_ended, &n);
 	is_int(n, 1, "one meeting ended in May");
 	is_int(store_event_delete_href(st, "w", "/cal/", "/cal/s.ics", NULL),
 	    STORE_OK, "the resource is deleted");
@@ -185,33 +160,18 @@ main(void)
 {
 	struct config cfg;
 	struct store *st;
-	char err[256];
 	int64_t dana, fox;
 
-	snprintf(dir, sizeof(dir), "/tmp/rapport-test-XXXXXX");
-	if (mkdtemp(dir) == NULL)
-		abort();
-	snprintf(path, sizeof(path), "%s/rapport.db", dir);
-	setenv("RAPPORT_NOW", "2026-06-01T00:00:00Z", 1);
-	if (clock_init(err, sizeof(err)) != 0)
-		abort();
-	if (store_open(path, &st, err, sizeof(err)) != STORE_OK) {
-		printf("Bail out! %s\n", err);
-		return 1;
-	}
-	dana = add_customer(st, "Dana Scully", "dana@fbi.example");
-	fox = add_customer(st, "Fox Mulder", "fox@fbi.example");
+	testdb_now("2026-06-01T00:00:00Z");
+	testdb_open(&tdb, "store-event");
+	st = tdb.st;
+	dana = testdb_customer(st, "Dana Scully", "dana@fbi.example");
+	fox = testdb_customer(st, "Fox Mulder", "fox@fbi.example");
 	test_put(st, dana, fox);
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.from = (char *)"Kim <kim@example.com>";
 	cfg.link.fold_plus = true;
 	test_link(st, &cfg);
-	store_close(st);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/rapport.db-wal", dir);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/rapport.db-shm", dir);
-	unlink(path);
-	rmdir(dir);
+	testdb_close(&tdb);
 	return tap_done();
 }

@@ -1,6 +1,5 @@
 /* Unit tests of mail in the store (daemon/store_message.c) on a temporary
  * database: ingest, dedupe, locations, signals, cursors, timeline, review. */
-#include <sqlite3.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,73 +10,16 @@
 #include "store.h"
 #include "store_message.h"
 #include "tap.h"
+#include "testdb.h"
 #include "xmalloc.h"
 
-static char dir[64], path[128];
-
-static void
-set_now(const char *iso)
-{
-	char err[128];
-
-	setenv("RAPPORT_NOW", iso, 1);
-	if (clock_init(err, sizeof(err)) != 0)
-		abort();
-}
-
-static int64_t
-at(const char *iso)
-{
-	int64_t t;
-
-	if (clock_parse_iso8601(iso, &t) != 0)
-		abort();
-	return t;
-}
-
-/* Raw SQL on a second connection: what the store would hide. */
-static void
-raw_exec(const char *sql)
-{
-	sqlite3 *db;
-	char *msg = NULL;
-
-	if (sqlite3_open(path, &db) != SQLITE_OK)
-		abort();
-	sqlite3_busy_timeout(db, 5000);
-	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		printf("# raw_exec: %s\n# %s\n", msg, sql);
-		abort();
-	}
-	sqlite3_close(db);
-}
-
-static long long
-raw_count(const char *sql)
-{
-	sqlite3 *db;
-	sqlite3_stmt *stmt;
-	long long n = -1;
-
-	if (sqlite3_open(path, &db) != SQLITE_OK)
-		abort();
-	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK) {
-		printf("# raw_count: %s\n", sqlite3_errmsg(db));
-		abort();
-	}
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		n = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
-	sqlite3_close(db);
-	return n;
-}
+static struct testdb tdb;
 
 static int64_t
 add_customer(struct store *st, const char *name, const char *e1,
     const char *e2)
 {
 	struct customer c;
-	int64_t id;
 
 	customer_init(&c);
 	c.name = xstrdup(name);
@@ -85,13 +27,9 @@ add_customer(struct store *st, const char *name, const char *e1,
 	if (e2)
 		customer_add_email(&c, e2);
 	c.newsletter = true;
-	c.consent_at = at("2026-01-01T00:00:00Z");
+	c.consent_at = testdb_at("2026-01-01T00:00:00Z");
 	c.consent_source = xstrdup("import");
-	if (store_customer_insert(st, &c) != STORE_OK)
-		abort();
-	id = c.id;
-	customer_clear(&c);
-	return id;
+	return testdb_insert(st, &c);
 }
 
 /* A header block with CRLF line ends, parsed as the connector would. */
@@ -231,35 +169,39 @@ test_ingest_dedupe(struct store *st)
 	    "ingest a new message");
 	ok(is_new && id > 0, "it is new and has an id");
 	m1 = id;
-	is_int(raw_count("SELECT count(*) FROM message_participants"), 3,
-	    "participants: from and two to");
-	is_int(raw_count("SELECT count(*) FROM message_participants WHERE"
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM message_participants"),
+	    3, "participants: from and two to");
+	is_int(testdb_count(&tdb,
+	    "SELECT count(*) FROM message_participants WHERE"
 	    " role = 'from' AND address = 'alice@example.com'"
 	    " AND name = 'Alice'"), 1, "from participant with its name");
-	is_int(raw_count("SELECT count(*) FROM links WHERE rule ="
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM links WHERE rule ="
 	    " 'address:from' AND detail = 'alice@example.com'"), 1,
 	    "link with rule and detail");
-	is_int(raw_count("SELECT count(*) FROM link_review WHERE address ="
+	is_int(testdb_count(&tdb,
+	    "SELECT count(*) FROM link_review WHERE address ="
 	    " 'acme.example' AND rule = 'domain'"), 2,
 	    "one review row per candidate");
-	is_int(raw_count("SELECT count(*) FROM message_locations"), 1,
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM message_locations"), 1,
 	    "one location");
 
 	is_int(ingest(st, "INBOX", 1, &m, &cls, &lr, &id2, &is_new), STORE_OK,
 	    "re-ingest the same copy");
 	ok(!is_new && id2 == id, "not new, same id");
-	is_int(raw_count("SELECT count(*) FROM links"), 1, "no duplicate link");
-	is_int(raw_count("SELECT count(*) FROM link_review"), 2,
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM links"), 1,
+	    "no duplicate link");
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM link_review"), 2,
 	    "no duplicate review");
-	is_int(raw_count("SELECT count(*) FROM message_participants"), 3,
-	    "no duplicate participants");
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM message_participants"),
+	    3, "no duplicate participants");
 
 	/* The same mail seen in Sent (e.g. Kim was on Cc). */
 	is_int(ingest(st, "Sent", 7, &m, &cls, &lr, &id2, &is_new), STORE_OK,
 	    "ingest the same Message-ID from Sent");
 	ok(!is_new && id2 == id, "Sent copy: not new, same message");
-	is_int(raw_count("SELECT count(*) FROM messages"), 1, "one message row");
-	is_int(raw_count("SELECT count(*) FROM message_locations"), 2,
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM messages"), 1,
+	    "one message row");
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM message_locations"), 2,
 	    "two locations: INBOX and Sent");
 	linker_result_free(&lr);
 
@@ -268,7 +210,8 @@ test_ingest_dedupe(struct store *st)
 	lr_link(&lr, bob, "address:to", "bob@example.org");
 	is_int(ingest(st, "INBOX", 1, &m, &cls, &lr, &id2, &is_new), STORE_OK,
 	    "re-ingest with a new link");
-	is_int(raw_count("SELECT count(*) FROM links"), 2, "the new link added");
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM links"), 2,
+	    "the new link added");
 	ok(store_customers_by_message_id(st, "m1@example.com", ids, 8, &n) ==
 	    STORE_OK && n == 2, "by message-id: both linked customers");
 	linker_result_free(&lr);
@@ -294,7 +237,8 @@ test_fallback_key(struct store *st)
 	is_int(ingest(st, "INBOX", 2, &m, NULL, &lr, &id2, &is_new), STORE_OK,
 	    "again");
 	ok(!is_new && id == id2, "deduped by the fallback key");
-	is_int(raw_count("SELECT count(*) FROM messages WHERE message_id IS NULL"
+	is_int(testdb_count(&tdb,
+	    "SELECT count(*) FROM messages WHERE message_id IS NULL"
 	    " AND dedupe_key LIKE 'sha256:%'"), 1,
 	    "stored with NULL message_id and the key");
 	linker_result_free(&lr);
@@ -328,7 +272,8 @@ test_bounce(struct store *st)
 	is_str(reason, "bounce: 5.1.1 User unknown (b1@mx.example)",
 	    "suppression reason names status, words and message");
 	free(reason);
-	is_int(raw_count("SELECT is_bounce FROM messages WHERE dedupe_key ="
+	is_int(testdb_count(&tdb,
+	    "SELECT is_bounce FROM messages WHERE dedupe_key ="
 	    " 'b1@mx.example'"), 1, "message flagged as bounce");
 	classify_result_free(&cls);
 	linker_result_free(&lr);
@@ -353,7 +298,7 @@ test_unsubscribe(struct store *st)
 	    "ingest an unsubscribe request");
 	store_customer_get(st, alice, &c);
 	ok(!c.newsletter, "newsletter consent withdrawn");
-	is_int(c.consent_at, at("2026-05-04T12:00:00Z"),
+	is_int(c.consent_at, testdb_at("2026-05-04T12:00:00Z"),
 	    "consent_at is the message's date");
 	is_str(c.consent_source, "mail:u1@example.com", "consent source");
 	customer_clear(&c);
@@ -361,7 +306,7 @@ test_unsubscribe(struct store *st)
 	message_free(&m);
 
 	/* An old request does not undo a newer consent. */
-	raw_exec("UPDATE customers SET consent_at = 1800000000"
+	testdb_exec(&tdb, "UPDATE customers SET consent_at = 1800000000"
 	    " WHERE name = 'Bob'");
 	parse(&m, "bob@example.org", "kim@example.com",
 	    "Mon, 04 May 2026 12:00:00 +0000", "u2@example.org",
@@ -403,13 +348,15 @@ test_sale(struct store *st)
 	in.sale_product = "Widget";
 	is_int(store_message_ingest(st, &in, NULL, &is_new), STORE_OK,
 	    "ingest a sale mail");
-	is_int(raw_count("SELECT count(*) FROM sales WHERE product = 'Widget'"
+	is_int(testdb_count(&tdb,
+	    "SELECT count(*) FROM sales WHERE product = 'Widget'"
 	    " AND source = 'mail:s1@example.org'"
 	    " AND at = 1777982400"), 1, "sale recorded for the author");
 	in.folder = "Archive";
 	is_int(store_message_ingest(st, &in, NULL, &is_new), STORE_OK,
 	    "the same sale mail in another folder");
-	is_int(raw_count("SELECT count(*) FROM sales"), 1, "sale recorded once");
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM sales"), 1,
+	    "sale recorded once");
 	linker_result_free(&lr);
 	message_free(&m);
 }
@@ -422,9 +369,11 @@ test_replied(struct store *st)
 	struct linker_result lr;
 	bool replied = true, is_new;
 
-	ok(store_customer_replied_since(st, alice, at("2026-05-01T00:00:00Z"),
+	ok(store_customer_replied_since(st, alice,
+	    testdb_at("2026-05-01T00:00:00Z"),
 	    &replied) == STORE_OK && replied, "alice replied since 1 May");
-	ok(store_customer_replied_since(st, alice, at("2026-05-10T00:00:00Z"),
+	ok(store_customer_replied_since(st, alice,
+	    testdb_at("2026-05-10T00:00:00Z"),
 	    &replied) == STORE_OK && !replied, "not since 10 May");
 
 	parse(&m, "alice@example.com", "kim@example.com",
@@ -434,7 +383,8 @@ test_replied(struct store *st)
 	lr_incoming(&lr, alice, "alice@example.com", false);
 	is_int(ingest(st, "INBOX", 8, &m, &cls, &lr, NULL, &is_new), STORE_OK,
 	    "ingest an auto-reply");
-	ok(store_customer_replied_since(st, alice, at("2026-05-10T00:00:00Z"),
+	ok(store_customer_replied_since(st, alice,
+	    testdb_at("2026-05-10T00:00:00Z"),
 	    &replied) == STORE_OK && !replied, "an auto-reply is no reply");
 	linker_result_free(&lr);
 	message_free(&m);
@@ -448,7 +398,8 @@ test_replied(struct store *st)
 	lr_link(&lr, alice, "address:to", "alice@example.com");
 	is_int(ingest(st, "Sent", 9, &m, NULL, &lr, NULL, &is_new), STORE_OK,
 	    "ingest outreach");
-	ok(store_customer_replied_since(st, alice, at("2026-05-10T00:00:00Z"),
+	ok(store_customer_replied_since(st, alice,
+	    testdb_at("2026-05-10T00:00:00Z"),
 	    &replied) == STORE_OK && !replied, "outreach is no reply");
 	linker_result_free(&lr);
 	message_free(&m);
@@ -472,7 +423,8 @@ test_cursor_tx(struct store *st)
 	is_int(store_cursor_set(st, "imap", "work", "INBOX", "uidnext", "11"),
 	    STORE_OK, "cursor set inside the batch");
 	is_int(store_rollback(st), STORE_OK, "roll the batch back");
-	is_int(raw_count("SELECT count(*) FROM messages WHERE dedupe_key ="
+	is_int(testdb_count(&tdb,
+	    "SELECT count(*) FROM messages WHERE dedupe_key ="
 	    " 'tx1@example.com'"), 0, "rollback: no message");
 	is_int(store_cursor_get(st, "imap", "work", "INBOX", "uidnext", &v),
 	    STORE_NOTFOUND, "rollback: no cursor");
@@ -484,7 +436,8 @@ test_cursor_tx(struct store *st)
 	is_int(store_cursor_set(st, "imap", "work", "INBOX", "uidnext", "11"),
 	    STORE_OK, "cursor set");
 	is_int(store_commit(st), STORE_OK, "commit");
-	is_int(raw_count("SELECT count(*) FROM messages WHERE dedupe_key ="
+	is_int(testdb_count(&tdb,
+	    "SELECT count(*) FROM messages WHERE dedupe_key ="
 	    " 'tx1@example.com'"), 1, "commit: message stored");
 	is_int(store_cursor_get(st, "imap", "work", "INBOX", "uidnext", &v),
 	    STORE_OK, "commit: cursor stored");
@@ -525,10 +478,11 @@ test_batch_failure(struct store *st)
 	is_int(store_cursor_set(st, "imap", "work", "INBOX", "uidnext", "22"),
 	    STORE_OK, "batch: cursor after the failure");
 	is_int(store_commit(st), STORE_OK, "batch: commit");
-	is_int(raw_count("SELECT count(*) FROM messages WHERE dedupe_key IN"
+	is_int(testdb_count(&tdb,
+	    "SELECT count(*) FROM messages WHERE dedupe_key IN"
 	    " ('ok2@example.com', 'bad2@example.com')"), 1,
 	    "batch: the good message stays, nothing of the bad one");
-	is_int(raw_count("SELECT count(*) FROM message_locations WHERE"
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM message_locations WHERE"
 	    " uid = 21"), 0, "batch: no location of the bad one");
 	linker_result_free(&lr_good);
 	linker_result_free(&lr_bad);
@@ -548,10 +502,11 @@ test_forget_uid(struct store *st)
 	    "forget INBOX uid 1");
 	ok(store_message_has_uid(st, "work", "INBOX", 100, 1, &has) ==
 	    STORE_OK && !has, "INBOX uid 1 gone");
-	is_int(raw_count("SELECT count(*) FROM message_locations WHERE"
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM message_locations WHERE"
 	    " message_id = (SELECT id FROM messages WHERE dedupe_key ="
 	    " 'm1@example.com')"), 1, "the Sent location stays");
-	is_int(raw_count("SELECT count(*) FROM messages WHERE dedupe_key ="
+	is_int(testdb_count(&tdb,
+	    "SELECT count(*) FROM messages WHERE dedupe_key ="
 	    " 'm1@example.com' AND uid IS NULL"), 1,
 	    "message kept, first-seen UID cleared");
 	is_int(store_message_forget_uid(st, "work", "INBOX", 100, 1),
@@ -559,7 +514,8 @@ test_forget_uid(struct store *st)
 	is_int(store_message_forget_folder(st, "work", "Sent", 101, &n),
 	    STORE_OK, "Sent UIDVALIDITY changed");
 	is_int(n, 2, "old Sent locations dropped");
-	is_int(raw_count("SELECT count(*) FROM messages WHERE dedupe_key ="
+	is_int(testdb_count(&tdb,
+	    "SELECT count(*) FROM messages WHERE dedupe_key ="
 	    " 'm1@example.com'"), 1, "the message is still there");
 }
 
@@ -595,8 +551,8 @@ test_timeline(struct store *st)
 	    "INSERT INTO links (customer_id, object_kind, object_id, rule,"
 	    " detail, created_at) VALUES (%lld, 'event', 1, 'address:attendee',"
 	    " 'alice@example.com', 0);",
-	    (long long)at("2026-05-03T10:00:00Z"), (long long)alice);
-	raw_exec(sql);
+	    (long long)testdb_at("2026-05-03T10:00:00Z"), (long long)alice);
+	testdb_exec(&tdb, sql);
 	is_int(store_timeline_foreach(st, alice, tl_add, &t), STORE_OK,
 	    "timeline of alice");
 	is_str(t.buf,
@@ -613,7 +569,7 @@ test_timeline(struct store *st)
 
 	is_int(store_last_contact(st, alice, &when, &subject), STORE_OK,
 	    "last contact");
-	is_int(when, at("2026-05-13T09:00:00Z"), "last contact date");
+	is_int(when, testdb_at("2026-05-13T09:00:00Z"), "last contact date");
 	is_str(subject, "fine", "last contact subject");
 	free(subject);
 }
@@ -651,7 +607,8 @@ test_review(struct store *st)
 	/* Bob was linked by address since; Carol is the open question. */
 	is_int(store_review_resolve(st, r.last, true), STORE_OK,
 	    "link the last candidate");
-	is_int(raw_count("SELECT count(*) FROM links WHERE rule = 'manual'"
+	is_int(testdb_count(&tdb,
+	    "SELECT count(*) FROM links WHERE rule = 'manual'"
 	    " AND detail = 'acme.example'"), 1, "manual link made");
 	memset(&r, 0, sizeof(r));
 	store_review_foreach(st, rv_add, &r);
@@ -665,23 +622,26 @@ test_forget_customer(struct store *st)
 {
 	is_int(store_customer_forget(st, alice, "erasure request"), STORE_OK,
 	    "forget alice");
-	is_int(raw_count("SELECT count(*) FROM messages WHERE dedupe_key IN"
+	is_int(testdb_count(&tdb,
+	    "SELECT count(*) FROM messages WHERE dedupe_key IN"
 	    " ('u1@example.com', 'tx1@example.com', 'out1@example.com',"
 	    " 'ok2@example.com')"), 0,
 	    "her own messages gone");
-	is_int(raw_count("SELECT count(*) FROM message_locations WHERE"
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM message_locations WHERE"
 	    " message_id NOT IN (SELECT id FROM messages)"), 0,
 	    "no dangling locations");
-	is_int(raw_count("SELECT count(*) FROM messages WHERE dedupe_key ="
+	is_int(testdb_count(&tdb,
+	    "SELECT count(*) FROM messages WHERE dedupe_key ="
 	    " 'm1@example.com' AND author_id IS NULL"), 1,
 	    "a shared message stays, its author cleared");
 	is_int(store_customer_forget(st, bob, NULL), STORE_OK,
 	    "forget bob (sales, reviews, links)");
-	is_int(raw_count("SELECT count(*) FROM sales"), 0, "his sale gone");
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM sales"), 0,
+	    "his sale gone");
 	is_int(store_customer_forget(st, carol, NULL), STORE_OK, "forget carol");
-	is_int(raw_count("SELECT count(*) FROM link_review"), 0,
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM link_review"), 0,
 	    "review rows gone");
-	is_int(raw_count("PRAGMA foreign_key_check"), -1,
+	is_int(testdb_count(&tdb, "PRAGMA foreign_key_check"), -1,
 	    "no foreign key violations");
 }
 
@@ -689,17 +649,10 @@ int
 main(void)
 {
 	struct store *st;
-	char err[256];
 
-	snprintf(dir, sizeof(dir), "/tmp/rapport-test-XXXXXX");
-	if (mkdtemp(dir) == NULL)
-		abort();
-	snprintf(path, sizeof(path), "%s/rapport.db", dir);
-	set_now("2026-06-01T00:00:00Z");
-	if (store_open(path, &st, err, sizeof(err)) != STORE_OK) {
-		printf("Bail out! %s\n", err);
-		return 1;
-	}
+	testdb_now("2026-06-01T00:00:00Z");
+	testdb_open(&tdb, "store-message");
+	st = tdb.st;
 	ok(store_version(st) >= 2, "schema has mail ingest (version 2 or later)");
 	alice = add_customer(st, "Alice", "alice@example.com", NULL);
 	bob = add_customer(st, "Bob", "bob@example.org", "bob@acme.example");
@@ -719,16 +672,6 @@ main(void)
 	test_review(st);
 	test_forget_customer(st);
 
-	store_close(st);
-	unlink(path);
-	{
-		char p[160];
-
-		snprintf(p, sizeof(p), "%s-wal", path);
-		unlink(p);
-		snprintf(p, sizeof(p), "%s-shm", path);
-		unlink(p);
-	}
-	rmdir(dir);
+	testdb_close(&tdb);
 	return tap_done();
 }

@@ -8,36 +8,9 @@
 #include "store.h"
 #include "store_outbox.h"
 #include "tap.h"
+#include "testdb.h"
 
-static char dir[64], path[128];
-
-static int64_t
-at(const char *iso)
-{
-	int64_t t;
-
-	if (clock_parse_iso8601(iso, &t) != 0)
-		abort();
-	return t;
-}
-
-static int64_t
-add_customer(struct store *st, const char *name, const char *email)
-{
-	struct customer c;
-	int64_t id;
-
-	customer_init(&c);
-	c.name = strdup(name);
-	customer_add_email(&c, email);
-	if (store_customer_insert(st, &c) != STORE_OK) {
-		printf("Bail out! insert %s: %s\n", name, store_errmsg(st));
-		exit(1);
-	}
-	id = c.id;
-	customer_clear(&c);
-	return id;
-}
+static struct testdb tdb;
 
 static int
 plan(struct store *st, const char *kind, const char *tmpl, int64_t cust,
@@ -50,7 +23,7 @@ plan(struct store *st, const char *kind, const char *tmpl, int64_t cust,
 	r.template = (char *)tmpl;
 	r.customer_id = cust;
 	r.occurrence = (char *)occ;
-	r.due_at = at(due);
+	r.due_at = testdb_at(due);
 	r.reason = (char *)"test";
 	r.ref_kind = (char *)"sale";
 	r.ref_id = 0;
@@ -83,7 +56,8 @@ test_plan(struct store *st, int64_t kim, int64_t bo, int64_t ids[3])
 	is_str(r.occurrence, "sale:1", "occurrence kept");
 	is_str(r.ref_kind, "sale", "ref_kind kept");
 	is_int(r.ref_id, 0, "ref_id 0 stays 0 (NULL)");
-	is_int(r.due_at, at("2026-03-02T09:00:00Z"), "first plan's due kept");
+	is_int(r.due_at, testdb_at("2026-03-02T09:00:00Z"),
+	    "first plan's due kept");
 	ok(r.message_id == NULL, "no Message-ID before the first claim");
 	is_int(r.attempts, 0, "no attempts yet");
 	outbox_row_clear(&r);
@@ -108,7 +82,7 @@ static void
 test_claim(struct store *st, const int64_t ids[3])
 {
 	struct outbox_row r, r2;
-	int64_t now = at("2026-03-01T10:00:00Z");
+	int64_t now = testdb_at("2026-03-01T10:00:00Z");
 
 	is_int(store_outbox_claim(st, "main", now, 600, &r), STORE_OK,
 	    "claim a due row");
@@ -152,7 +126,7 @@ static void
 test_transitions(struct store *st, const int64_t ids[3], int64_t bo)
 {
 	struct outbox_row r;
-	int64_t now = at("2026-03-01T10:20:00Z"), next = 0;
+	int64_t now = testdb_at("2026-03-01T10:20:00Z"), next = 0;
 
 	is_int(store_outbox_fail(st, ids[2], "550 5.1.1 no such user"),
 	    STORE_OK, "mark failed");
@@ -197,11 +171,12 @@ test_transitions(struct store *st, const int64_t ids[3], int64_t bo)
 	ok(strcmp(r.state, "skipped") == 0 &&
 	    strcmp(r.reason, "suppressed: bounce") == 0, "skipped with reason");
 	outbox_row_clear(&r);
-	is_int(store_outbox_claim(st, "main", at("2026-04-01T00:00:00Z"), 600,
-	    &r), STORE_OK, "much later one row is still due");
+	is_int(store_outbox_claim(st, "main", testdb_at("2026-04-01T00:00:00Z"),
+	    600, &r), STORE_OK, "much later one row is still due");
 	ok(strcmp(r.template, "followup-sale-2") == 0,
 	    "only the planned one: sent/failed/skipped are never claimed");
-	store_outbox_sent(st, r.id, at("2026-04-01T00:00:00Z"), "250 ok");
+	store_outbox_sent(st, r.id, testdb_at("2026-04-01T00:00:00Z"),
+	    "250 ok");
 	outbox_row_clear(&r);
 	is_int(store_outbox_next_due(st, &next), STORE_NOTFOUND,
 	    "nothing waits any more");
@@ -250,7 +225,7 @@ test_foreach(struct store *st, int64_t kim)
 	is_str(c.buf, "news:failed birthday:sent followup-sale-2:sent",
 	    "filter by states");
 	memset(&c, 0, sizeof(c));
-	store_outbox_foreach(st, "sent", at("2026-03-05T00:00:00Z"),
+	store_outbox_foreach(st, "sent", testdb_at("2026-03-05T00:00:00Z"),
 	    collect_row, &c);
 	is_str(c.buf, "birthday:sent", "filter by state and due time");
 	memset(&c, 0, sizeof(c));
@@ -258,7 +233,7 @@ test_foreach(struct store *st, int64_t kim)
 	is_str(c.buf, "", "a state matches whole, not by prefix");
 	plan(st, "follow-up", "later", kim, "x", "2026-05-01T00:00:00Z", NULL);
 	memset(&c, 0, sizeof(c));
-	store_outbox_foreach(st, "planned", at("2026-05-01T00:00:01Z"),
+	store_outbox_foreach(st, "planned", testdb_at("2026-05-01T00:00:01Z"),
 	    collect_row, &c);
 	is_str(c.buf, "later:planned", "planned rows up to a time");
 	store_outbox_foreach(st, NULL, 0, stop_at_one, &n);
@@ -278,18 +253,21 @@ test_sent_times(struct store *st, int64_t kim)
 		plan(st, "newsletter", "budget", kim, occ,
 		    "2026-06-01T00:00:00Z", &id);
 		store_outbox_claim(st, i == 2 ? "other" : "main",
-		    at("2026-06-01T00:00:00Z"), 600, &r);
-		store_outbox_sent(st, r.id, at("2026-06-01T00:00:00Z") + 10 * (2 - i),
+		    testdb_at("2026-06-01T00:00:00Z"), 600, &r);
+		store_outbox_sent(st, r.id,
+		    testdb_at("2026-06-01T00:00:00Z") + 10 * (2 - i),
 		    "250 ok");
 		outbox_row_clear(&r);
 	}
-	is_int(store_outbox_sent_times(st, "main", at("2026-05-31T00:00:00Z"),
+	is_int(store_outbox_sent_times(st, "main",
+	    testdb_at("2026-05-31T00:00:00Z"),
 	    &t, &n), STORE_OK, "sent times of an account");
 	is_int(n, 2, "only that account's, only since then");
-	ok(n == 2 && t[0] == at("2026-06-01T00:00:10Z") &&
-	    t[1] == at("2026-06-01T00:00:20Z"), "ascending");
+	ok(n == 2 && t[0] == testdb_at("2026-06-01T00:00:10Z") &&
+	    t[1] == testdb_at("2026-06-01T00:00:20Z"), "ascending");
 	free(t);
-	store_outbox_sent_times(st, "main", at("2026-06-01T00:00:15Z"), &t, &n);
+	store_outbox_sent_times(st, "main", testdb_at("2026-06-01T00:00:15Z"),
+	    &t, &n);
 	is_int(n, 1, "a later start leaves fewer");
 	free(t);
 	store_outbox_sent_times(st, "nobody", 0, &t, &n);
@@ -302,14 +280,15 @@ test_refs(struct store *st, int64_t kim, int64_t bo)
 	struct outbox_ref ref;
 	int64_t sale;
 
-	if (store_sale_add(st, kim, "Espresso machine", at("2026-02-01T00:00:00Z"),
+	if (store_sale_add(st, kim, "Espresso machine",
+	    testdb_at("2026-02-01T00:00:00Z"),
 	    "manual", &sale) != STORE_OK)
 		abort();
 	is_int(store_outbox_ref_get(st, "sale", sale, &ref), STORE_OK,
 	    "a sale reference");
 	is_str(ref.product, "Espresso machine", "its product");
 	is_int(ref.other_id, kim, "its buyer");
-	is_int(ref.at, at("2026-02-01T00:00:00Z"), "its time");
+	is_int(ref.at, testdb_at("2026-02-01T00:00:00Z"), "its time");
 	outbox_ref_clear(&ref);
 	is_int(store_outbox_ref_get(st, "sale", sale + 100, &ref),
 	    STORE_NOTFOUND, "a sale that is gone");
@@ -323,31 +302,19 @@ int
 main(void)
 {
 	struct store *st;
-	char err[512];
 	int64_t kim, bo, ids[3];
 
-	snprintf(dir, sizeof(dir), "/tmp/test_store_outbox.XXXXXX");
-	if (mkdtemp(dir) == NULL)
-		return 99;
-	snprintf(path, sizeof(path), "%s/rapport.db", dir);
-	setenv("RAPPORT_NOW", "2026-03-01T10:00:00Z", 1);
-	if (clock_init(err, sizeof(err)) != 0)
-		return 99;
-	if (store_open(path, &st, err, sizeof(err)) != STORE_OK) {
-		printf("Bail out! %s\n", err);
-		return 1;
-	}
-	kim = add_customer(st, "Kim Min-jun", "kim@example.com");
-	bo = add_customer(st, "Bo Lee", "bo@example.com");
+	testdb_now("2026-03-01T10:00:00Z");
+	testdb_open(&tdb, "store-outbox");
+	st = tdb.st;
+	kim = testdb_customer(st, "Kim Min-jun", "kim@example.com");
+	bo = testdb_customer(st, "Bo Lee", "bo@example.com");
 	test_plan(st, kim, bo, ids);
 	test_claim(st, ids);
 	test_transitions(st, ids, bo);
 	test_foreach(st, kim);
 	test_sent_times(st, kim);
 	test_refs(st, kim, bo);
-	store_close(st);
-	snprintf(err, sizeof(err), "rm -rf '%s'", dir);
-	if (system(err) != 0)
-		return 99;
+	testdb_close(&tdb);
 	return tap_done();
 }

@@ -1,6 +1,5 @@
 /* Unknown correspondents in the store: the unmatched listing, and linking
  * earlier mail when an address is later given to a customer. */
-#include <sqlite3.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,45 +10,10 @@
 #include "store.h"
 #include "store_message.h"
 #include "tap.h"
+#include "testdb.h"
 #include "xmalloc.h"
 
-static char dir[64], path[128];
-
-static long long
-raw_count(const char *sql)
-{
-	sqlite3 *db;
-	sqlite3_stmt *stmt;
-	long long n = -1;
-
-	if (sqlite3_open(path, &db) != SQLITE_OK)
-		abort();
-	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK) {
-		printf("# raw_count: %s\n", sqlite3_errmsg(db));
-		abort();
-	}
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		n = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
-	sqlite3_close(db);
-	return n;
-}
-
-static int64_t
-add_customer(struct store *st, const char *name, const char *addr)
-{
-	struct customer c;
-	int64_t id;
-
-	customer_init(&c);
-	c.name = xstrdup(name);
-	customer_add_email(&c, addr);
-	if (store_customer_insert(st, &c) != STORE_OK)
-		abort();
-	id = c.id;
-	customer_clear(&c);
-	return id;
-}
+static struct testdb tdb;
 
 /* Stores a message from "from" to "to" (and cc, may be NULL), unlinked,
  * with the given classify flags. */
@@ -112,34 +76,16 @@ listing(struct store *st, struct rows *r, int stop_after)
 	return r->buf;
 }
 
-static char *
-why(int64_t customer, int64_t uid)
+static void
+check_why(int64_t customer, int64_t uid, const char *want, const char *desc)
 {
-	char sql[256];
-	sqlite3 *db;
-	sqlite3_stmt *stmt;
-	char *s = NULL;
+	char sql[256], got[256];
 
 	snprintf(sql, sizeof(sql), "SELECT l.rule || ' ' || l.detail FROM links"
 	    " l JOIN messages m ON m.id = l.object_id WHERE l.customer_id ="
 	    " %lld AND m.uid = %lld", (long long)customer, (long long)uid);
-	if (sqlite3_open(path, &db) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK)
-		abort();
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		s = xstrdup((const char *)sqlite3_column_text(stmt, 0));
-	sqlite3_finalize(stmt);
-	sqlite3_close(db);
-	return s ? s : xstrdup("(none)");
-}
-
-static void
-check_why(int64_t customer, int64_t uid, const char *want, const char *desc)
-{
-	char *got = why(customer, uid);
-
-	is_str(got, want, "%s", desc);
-	free(got);
+	testdb_str(&tdb, sql, got, sizeof(got));
+	is_str(got[0] ? got : "(none)", want, "%s", desc);
 }
 
 int
@@ -147,22 +93,13 @@ main(void)
 {
 	struct store *st;
 	struct rows r;
-	char err[256];
 	int64_t bob, lee, n = -1;
 
-	setenv("RAPPORT_NOW", "2026-12-01T00:00:00Z", 1);
-	if (clock_init(err, sizeof(err)) != 0)
-		abort();
-	snprintf(dir, sizeof(dir), "/tmp/test_store_unmatched.XXXXXX");
-	if (!mkdtemp(dir))
-		abort();
-	snprintf(path, sizeof(path), "%s/r.db", dir);
-	if (store_open(path, &st, err, sizeof(err)) != STORE_OK) {
-		printf("# %s\n", err);
-		return 1;
-	}
+	testdb_now("2026-12-01T00:00:00Z");
+	testdb_open(&tdb, "unmatched");
+	st = tdb.st;
 
-	add_customer(st, "Anna", "anna@x.example");
+	testdb_customer(st, "Anna", "anna@x.example");
 	mail(st, 1, "Bob <bob@y.example>", "me@me.example", NULL,
 	    "Mon, 02 Nov 2026 10:00:00 +0000", "Hello", 0);
 	mail(st, 2, "Bob B. <bob@y.example>", "me@me.example",
@@ -189,19 +126,21 @@ main(void)
 	    "unmatched: the callback stops it");
 
 	/* Bob becomes a customer: his mail links by role, the strongest. */
-	bob = add_customer(st, "Bob", "bob@y.example");
+	bob = testdb_customer(st, "Bob", "bob@y.example");
 	check_why(bob, 1, "address:from retroactive", "retroactive: from");
 	check_why(bob, 2, "address:from retroactive", "... from again");
 	check_why(bob, 3, "address:cc retroactive", "... cc of outreach");
 	check_why(bob, 5, "address:to retroactive", "... to");
-	is_int(raw_count("SELECT count(*) FROM messages m JOIN customers c"
+	is_int(testdb_count(&tdb,
+	    "SELECT count(*) FROM messages m JOIN customers c"
 	    " ON c.id = m.author_id WHERE c.name = 'Bob' AND m.is_reply = 1"),
 	    2, "... his own mail gets him as its author, a reply");
-	is_int(raw_count("SELECT count(*) FROM messages WHERE uid = 3 AND"
+	is_int(testdb_count(&tdb,
+	    "SELECT count(*) FROM messages WHERE uid = 3 AND"
 	    " author_id IS NOT NULL"), 0, "... not the outreach he was cc'd on");
 
 	/* Lee (folded address): both the plain and the tagged copies. */
-	lee = add_customer(st, "Lee", "lee@z.example");
+	lee = testdb_customer(st, "Lee", "lee@z.example");
 	check_why(lee, 2, "address:cc retroactive", "+tag folded: cc");
 	check_why(lee, 5, "address:from retroactive", "plain: from");
 	is_str(listing(st, &r, 0), "me@me.example|-|4|Tagged",
@@ -210,7 +149,7 @@ main(void)
 	/* Again: nothing new, nothing doubled; an existing link stays. */
 	ok(store_message_link_address(st, bob, "bob@y.example", &n) ==
 	    STORE_OK && n == 0, "linking again adds nothing");
-	is_int(raw_count("SELECT count(*) FROM links"), 6,
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM links"), 6,
 	    "six links in all (Anna's none: her tagged mail was unlinked)");
 	ok(store_message_link_address(st, 1, "anna@x.example", &n) ==
 	    STORE_OK && n == 2, "anna: to of #3 and the +tag mail #6");
@@ -221,21 +160,12 @@ main(void)
 	    "Sat, 07 Nov 2026 10:00:00 +0000", "A", 0);
 	mail(st, 8, "kim+b@k.example", "me@me.example", NULL,
 	    "Sat, 07 Nov 2026 11:00:00 +0000", "B", 0);
-	add_customer(st, "Kim A", "kim+a@k.example");
-	is_int(raw_count("SELECT count(*) FROM links l JOIN customers c ON"
+	testdb_customer(st, "Kim A", "kim+a@k.example");
+	is_int(testdb_count(&tdb,
+	    "SELECT count(*) FROM links l JOIN customers c ON"
 	    " c.id = l.customer_id WHERE c.name = 'Kim A'"), 1,
 	    "a customer's +tag address links its own mail only");
 
-	store_close(st);
-	unlink(path);
-	{
-		char wal[160];
-
-		snprintf(wal, sizeof(wal), "%s-wal", path);
-		unlink(wal);
-		snprintf(wal, sizeof(wal), "%s-shm", path);
-		unlink(wal);
-	}
-	rmdir(dir);
+	testdb_close(&tdb);
 	return tap_done();
 }

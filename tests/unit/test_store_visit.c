@@ -14,35 +14,21 @@
 #include "store_event.h"
 #include "store_visit.h"
 #include "tap.h"
+#include "testdb.h"
 #include "xmalloc.h"
 
-static char dir[64], path[160];
-
-static int64_t
-at(const char *iso)
-{
-	int64_t t;
-
-	if (clock_parse_iso8601(iso, &t) != 0)
-		abort();
-	return t;
-}
+static struct testdb tdb;
 
 static int64_t
 add_customer(struct store *st, const char *name, const char *email, char tier)
 {
 	struct customer c;
-	int64_t id;
 
 	customer_init(&c);
 	c.name = xstrdup(name);
 	c.tier = tier;
 	customer_add_email(&c, email);
-	if (store_customer_insert(st, &c) != STORE_OK)
-		abort();
-	id = c.id;
-	customer_clear(&c);
-	return id;
+	return testdb_insert(st, &c);
 }
 
 /* One single event of ours (or not) linked to customer id by name. */
@@ -57,7 +43,7 @@ put_event(struct store *st, const char *cal, const char *uid,
 
 	memset(&e, 0, sizeof(e));
 	e.uid = (char *)uid;
-	e.start = at(start);
+	e.start = testdb_at(start);
 	e.end = e.start + 3600;
 	e.status = status;
 	e.rapport_created = ours;
@@ -108,8 +94,8 @@ test_proposals(struct store *st, int64_t anna)
 {
 	struct store_visit v = { .customer_id = anna, .period = "20260501",
 	    .uid = "rapport-visit-1-20260501@x", .href = "/c/v/a.ics",
-	    .start = at("2026-06-03T09:00:00Z"),
-	    .end = at("2026-06-03T10:00:00Z") };
+	    .start = testdb_at("2026-06-03T09:00:00Z"),
+	    .end = testdb_at("2026-06-03T10:00:00Z") };
 	int64_t s, e;
 	char *href, *etag;
 	int n = 0;
@@ -124,7 +110,8 @@ test_proposals(struct store *st, int64_t anna)
 	is_int(store_visit_get_period(st, anna, "20260601"), STORE_NOTFOUND,
 	    "another period has none");
 	is_int(store_visit_update(st, "rapport-visit-1-20260501@x",
-	    at("2026-06-05T09:00:00Z"), 0, "\"e2\"", NULL, VISIT_STATE_MOVED),
+	    testdb_at("2026-06-05T09:00:00Z"), 0, "\"e2\"", NULL,
+	    VISIT_STATE_MOVED),
 	    STORE_OK, "moved");
 	is_int(store_visit_update(st, "nope", 0, 0, NULL, NULL,
 	    VISIT_STATE_DELETED), STORE_NOTFOUND, "an unknown UID");
@@ -136,7 +123,7 @@ test_proposals(struct store *st, int64_t anna)
 	is_int(store_visit_event(st, "w", "/c/v/", "rapport-visit-1-20260501@x",
 	    &s, &e, &href, &etag), STORE_OK, "found in another calendar");
 	is_str(href, "/c/w/rapport-visit-1-20260501@x.ics", "where it is now");
-	is_int(s, at("2026-06-08T09:00:00Z"), "with its start");
+	is_int(s, testdb_at("2026-06-08T09:00:00Z"), "with its start");
 	free(href);
 	free(etag);
 	is_int(store_visit_event(st, "w", "/c/v/", "missing", &s, &e, &href,
@@ -153,7 +140,7 @@ test_candidates(struct store *st, int64_t anna, int64_t ben)
 	is_int(f.last, 0, "Ben: never visited");
 	is_int(f.next, 0, "Ben: nothing scheduled");
 	f = cand(st, anna);
-	is_int(f.next, at("2026-06-05T09:00:00Z"),
+	is_int(f.next, testdb_at("2026-06-05T09:00:00Z"),
 	    "Anna: the live proposal is scheduled");
 
 	put_event(st, "/c/w/", "rapport-visit-2-x@x", "2026-05-20T09:00:00Z",
@@ -161,20 +148,21 @@ test_candidates(struct store *st, int64_t anna, int64_t ben)
 	is_int(cand(st, ben).last, 0, "a past tentative proposal is no visit");
 	put_event(st, "/c/w/", "rapport-visit-2-x@x", "2026-05-20T09:00:00Z",
 	    EVENT_CONFIRMED, true, ben);
-	is_int(cand(st, ben).last, at("2026-05-20T09:00:00Z"),
+	is_int(cand(st, ben).last, testdb_at("2026-05-20T09:00:00Z"),
 	    "an accepted one is, once passed");
 	put_event(st, "/c/w/", "lunch@x", "2026-05-25T09:00:00Z",
 	    EVENT_TENTATIVE, false, ben);
-	is_int(cand(st, ben).last, at("2026-05-25T09:00:00Z"),
+	is_int(cand(st, ben).last, testdb_at("2026-05-25T09:00:00Z"),
 	    "a meeting the user made counts, tentative or not");
 	put_event(st, "/c/w/", "later@x", "2026-07-01T09:00:00Z",
 	    EVENT_CANCELLED, false, ben);
 	is_int(cand(st, ben).next, 0, "a cancelled meeting is not scheduled");
 
 	is_int(store_visit_update(st, "rapport-visit-1-20260501@x",
-	    at("2026-06-05T09:00:00Z"), 0, NULL, NULL, VISIT_STATE_DELETED),
+	    testdb_at("2026-06-05T09:00:00Z"), 0, NULL, NULL,
+	    VISIT_STATE_DELETED),
 	    STORE_OK, "deleted");
-	is_int(cand(st, anna).next, at("2026-06-08T09:00:00Z"),
+	is_int(cand(st, anna).next, testdb_at("2026-06-08T09:00:00Z"),
 	    "a deleted proposal is not scheduled (its stale event still is)");
 	is_int(store_customer_forget(st, anna, "test"), STORE_OK, "forget");
 	is_int(store_visit_get_period(st, anna, "20260501"), STORE_NOTFOUND,
@@ -197,32 +185,17 @@ int
 main(void)
 {
 	struct store *st;
-	char err[256];
 	int64_t anna, ben;
 
-	snprintf(dir, sizeof(dir), "/tmp/rapport-test-XXXXXX");
-	if (mkdtemp(dir) == NULL)
-		abort();
-	snprintf(path, sizeof(path), "%s/rapport.db", dir);
-	setenv("RAPPORT_NOW", "2026-06-01T00:00:00Z", 1);
-	if (clock_init(err, sizeof(err)) != 0)
-		abort();
-	if (store_open(path, &st, err, sizeof(err)) != STORE_OK) {
-		printf("Bail out! %s\n", err);
-		return 1;
-	}
+	testdb_now("2026-06-01T00:00:00Z");
+	testdb_open(&tdb, "store-visit");
+	st = tdb.st;
 	anna = add_customer(st, "Anna Adler", "anna@a.example", 'A');
 	ben = add_customer(st, "Ben Berger", "ben@b.example", 'B');
 	add_customer(st, "Gus Graf", "gus@g.example", 0);
 	test_proposals(st, anna);
 	test_candidates(st, anna, ben);
 	test_names();
-	store_close(st);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/rapport.db-wal", dir);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/rapport.db-shm", dir);
-	unlink(path);
-	rmdir(dir);
+	testdb_close(&tdb);
 	return tap_done();
 }
