@@ -37,16 +37,6 @@ is_json() { /usr/bin/python3 -c 'import json,sys; json.load(sys.stdin)'; }
 jget() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 epoch() { date -u -d "$1" +%s; }
 
-# wait_until SECONDS CMD...: polls CMD every 20 ms until it succeeds.
-wait_until() {
-	local limit=$(($1 * 50)) i=0
-	shift
-	while ! "$@"; do
-		i=$((i + 1))
-		[ "$i" -ge "$limit" ] && return 1
-		sleep 0.02
-	done
-}
 
 # ---- help and usage
 

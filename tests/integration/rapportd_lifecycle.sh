@@ -20,16 +20,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# wait_until SECONDS CMD...: polls CMD every 20 ms until it succeeds.
-wait_until() {
-	local limit=$(($1 * 50)) i=0
-	shift
-	while ! "$@"; do
-		i=$((i + 1))
-		[ "$i" -ge "$limit" ] && return 1
-		sleep 0.02
-	done
-}
 
 # The number of datagrams that hold the assignment $1 (e.g. READY=1).
 notify_count() {

@@ -290,15 +290,6 @@ tap_ok "braces in a value stay text" grep -q 'Hi {{sender.email}}, thank' "$f"
 tap_not "and are not expanded" grep -q 'Hi kim@sales.example' "$f"
 
 # ---- the daemon: two connections in parallel, every row once
-# wait_until SECONDS CMD...: polls CMD every 50 ms until it succeeds.
-wait_until() {
-	local end=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ "$SECONDS" -lt "$end" ] || return 1
-		sleep 0.05
-	done
-}
 sink_has() { [ "$(smtp_sink_count)" -ge "$1" ]; }
 write_conf "$W/pool.conf"
 sed -i 's/^timeout = 10$/timeout = 10\nconnections = 2/' "$W/pool.conf"

@@ -66,15 +66,6 @@ for i in range(1, n + 1):
 EOF
 tap_ok "$N customers with consent imported" ctl customer import "$W/customers.csv"
 
-# wait_until SECONDS CMD...: polls CMD every 50 ms until it succeeds.
-wait_until() {
-	local end=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ "$SECONDS" -lt "$end" ] || return 1
-		sleep 0.05
-	done
-}
 sink_has() { [ "$(smtp_sink_count)" -ge "$1" ]; }
 outbox_done() {
 	[ "$(sql "SELECT count(*) FROM outbox WHERE state IN ('planned', 'sending')")" = 0 ] &&

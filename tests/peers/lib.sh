@@ -238,9 +238,24 @@ peer_port() {
 }
 
 # peers_deadline SECONDS: the date +%s%N that many (perhaps 0.3) seconds
-# from now.
+# from now, times PEERS_TIMEOUT_SCALE (default 3).  Every wait here is a
+# bound that only catches a hang, never a speed check, so it may be
+# generous: a loaded machine (a parallel distcheck, ASan) must not fail.
 peers_deadline() {
-	awk -v now="$(date +%s%N)" -v s="$1" 'BEGIN { printf "%.0f\n", now + s * 1e9 }'
+	awk -v now="$(date +%s%N)" -v s="$1" -v k="${PEERS_TIMEOUT_SCALE:-3}" \
+	    'BEGIN { printf "%.0f\n", now + s * k * 1e9 }'
+}
+
+# wait_until SECONDS CMD [ARG...]: polls CMD every 20 ms until it succeeds;
+# fails after SECONDS (scaled as above).
+wait_until() {
+	local deadline
+	deadline=$(peers_deadline "$1")
+	shift
+	until "$@"; do
+		[ "$(date +%s%N)" -gt "$deadline" ] && return 1
+		sleep 0.02
+	done
 }
 
 # wait_for_port PORT TIMEOUT_SECONDS [PID]: polls until something accepts
