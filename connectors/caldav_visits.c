@@ -616,10 +616,10 @@ put_body(char *buf, size_t size, size_t n, void *arg)
 }
 
 /*
- * libcurl for the one write rapport makes to a calendar.  caldav_http
- * sends no conditional headers and keeps no ETag, so this handle is set
- * up the same way (TLS checks, ca_file, timeouts, Basic or bearer) for
- * PUT alone.
+ * libcurl for the writes rapport makes to a calendar (a proposal's PUT,
+ * a retraction's DELETE).  caldav_http sends no conditional headers and
+ * keeps no ETag, so this handle is set up the same way (TLS checks,
+ * ca_file, timeouts, Basic or bearer) for those.
  */
 static CURL *
 put_handle(const struct endpoint *ep, char *err, size_t errlen)
@@ -808,6 +808,146 @@ plan_and_put(struct vstep *vs)
 	return CONNECTOR_OK;
 }
 
+/* ---------------------------------------------------- retractions */
+
+/*
+ * Proposals of forgotten customers (store_visit_retract_customer()),
+ * deleted from the server with If-Match: the etag rapport's own write
+ * had.  A 412 says the user changed the event since: it is theirs now and
+ * stays.  Logs name the UID only: the customer is erased.
+ */
+struct retraction {
+	char	*uid, *href, *etag;
+	const struct caldav_visits_cal *cal;	/* the calendar holding it */
+};
+
+struct retractions {
+	struct retraction	*v;
+	size_t			 n;
+	const struct vstep	*vs;
+};
+
+static const struct caldav_visits_cal *
+cal_of_href(const struct vstep *vs, const char *href)
+{
+	for (size_t i = 0; i < vs->ncals; i++)
+		if (strncmp(href, vs->cals[i].href, strlen(vs->cals[i].href)) ==
+		    0)
+			return &vs->cals[i];
+	return NULL;
+}
+
+/* Another account's retractions wait for that account. */
+static int
+collect_retraction(void *arg, const struct store_visit_retraction *r)
+{
+	struct retractions *rs = arg;
+	const struct caldav_visits_cal *cal = cal_of_href(rs->vs, r->href);
+	struct retraction *x;
+
+	if (cal == NULL)
+		return 0;
+	rs->v = xreallocarray(rs->v, rs->n + 1, sizeof(*rs->v));
+	x = &rs->v[rs->n++];
+	x->uid = xstrdup(r->uid);
+	x->href = xstrdup(r->href);
+	x->etag = xstrdup(r->etag);
+	x->cal = cal;
+	return 0;
+}
+
+static int
+delete_if_match(CURL *c, const char *url, const char *etag,
+    struct put_reply *r, char *err, size_t errlen)
+{
+	struct curl_slist *hdr = NULL;
+	char *cond;
+	CURLcode cc;
+
+	memset(r, 0, sizeof(*r));
+	xasprintf(&cond, "If-Match: %s", etag);
+	hdr = curl_slist_append(hdr, cond);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+	cc = curl_easy_perform(c);
+	curl_slist_free_all(hdr);
+	free(cond);
+	if (cc != CURLE_OK) {
+		snprintf(err, errlen, "%s", curl_easy_strerror(cc));
+		return -1;
+	}
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->code);
+	log_trace(TRACE_CALDAV, "caldav: DELETE %s (If-Match) -> %ld", url,
+	    r->code);
+	return 0;
+}
+
+/* Whether the server settled the retraction: its row may go. */
+static bool
+retract_one(struct vstep *vs, CURL *c, const struct retraction *x)
+{
+	char *url = caldav_url_resolve(x->cal->url, x->href), err[256];
+	struct put_reply r;
+	bool settled = false;
+
+	if (url == NULL || delete_if_match(c, url, x->etag, &r, err,
+	    sizeof(err)) < 0)
+		log_warnx("caldav account=%s uid=%s: DELETE: %s; retried on "
+		    "the next run", vs->account, x->uid,
+		    url ? err : "bad calendar URL");
+	else if ((r.code >= 200 && r.code < 300) || r.code == 404 ||
+	    r.code == 410) {
+		log_info("caldav account=%s uid=%s: visit proposal of a "
+		    "forgotten customer withdrawn", vs->account, x->uid);
+		settled = true;
+	} else if (r.code == 412) {
+		log_notice("caldav account=%s uid=%s: visit proposal of a "
+		    "forgotten customer changed by the user since; left to "
+		    "them", vs->account, x->uid);
+		settled = true;
+	} else
+		log_warnx("caldav account=%s uid=%s: DELETE: HTTP %ld; "
+		    "retried on the next run", vs->account, x->uid, r.code);
+	free(url);
+	return settled;
+}
+
+static void
+retract(struct vstep *vs)
+{
+	struct store *st = vs->ctx->store;
+	struct retractions rs = { NULL, 0, vs };
+	char err[256];
+	CURL *c = NULL;
+
+	if (store_visit_retractions_foreach(st, collect_retraction, &rs) !=
+	    STORE_OK)
+		log_warnx("caldav account=%s: retractions: %s", vs->account,
+		    store_errmsg(st));
+	else if (rs.n > 0 && (c = put_handle(&vs->acct->ep, err,
+	    sizeof(err))) == NULL)
+		log_warnx("caldav account=%s: retractions: %s", vs->account,
+		    err);
+	for (size_t i = 0; c != NULL && i < rs.n &&
+	    !connector_stopping(vs->ctx); i++)
+		if (retract_one(vs, c, &rs.v[i]) &&
+		    store_visit_retraction_done(st, rs.v[i].uid) == STORE_ERROR)
+			log_warnx("caldav account=%s uid=%s: retraction: %s",
+			    vs->account, rs.v[i].uid, store_errmsg(st));
+	if (c != NULL)
+		curl_easy_cleanup(c);
+	for (size_t i = 0; i < rs.n; i++) {
+		free(rs.v[i].uid);
+		free(rs.v[i].href);
+		free(rs.v[i].etag);
+	}
+	free(rs.v);
+}
+
 /* --------------------------------------------------------------- step */
 
 static void
@@ -849,6 +989,7 @@ caldav_visits_step(struct connector_ctx *ctx, struct caldav_http *http,
 
 	if (acct->planning_calendar == NULL)
 		return CONNECTOR_OK;
+	retract(&vs);
 	for (size_t i = 0; i < ncals && vs.plan == NULL; i++)
 		if (cal_matches(&cals[i], acct->planning_calendar))
 			vs.plan = &cals[i];

@@ -17,6 +17,9 @@
  * opaque events that are not cancelled and that the user did not decline
  * are busy.  rapport never writes to an event it did not create, and
  * never rewrites one of its own: a proposal once made is the user's.
+ * The one exception is erasure: the proposals of a forgotten customer
+ * still to come are deleted with If-Match on the etag rapport wrote, so
+ * one the user changed (412) stays.
  */
 #ifndef RAPPORT_CALDAV_VISITS_H
 #define RAPPORT_CALDAV_VISITS_H

@@ -16,6 +16,8 @@
 #define WINDOW_AFTER	100
 /* Name candidates tried per phrase hit (each is a lookup). */
 #define NAMES_MAX	40
+/* Bytes before a pronoun searched for the name it stands for. */
+#define PRONOUN_WINDOW	160
 
 struct strset {
 	char	**v;
@@ -94,6 +96,20 @@ static const struct phrase phrases[] = {
 	{ "en:told-me",		"mentioned you",	PH_REFERRED, SLOT_BEFORE },
 	{ "en:told-me",		"speaks highly of you",	PH_REFERRED, SLOT_BEFORE },
 	{ "en:told-me",		"spoke highly of you",	PH_REFERRED, SLOT_BEFORE },
+	/* Any adverb between: "speaks very highly of you". */
+	{ "en:told-me",		"highly of you",	PH_REFERRED, SLOT_BEFORE },
+	{ "en:told-me",		"highly of your",	PH_REFERRED, SLOT_BEFORE },
+	{ "en:told-me",		"full of praise",	PH_REFERRED, SLOT_BEFORE },
+	{ "en:told-me",		"praised you",		PH_REFERRED, SLOT_BEFORE },
+	{ "en:told-me",		"praises you",		PH_REFERRED, SLOT_BEFORE },
+	{ "en:told-me",		"your praises",		PH_REFERRED, SLOT_BEFORE },
+	{ "en:told-me",		"told me i should",	PH_REFERRED, SLOT_BEFORE },
+	{ "en:told-me",		"said i should",	PH_REFERRED, SLOT_BEFORE },
+	{ "en:told-me",		"says i should",	PH_REFERRED, SLOT_BEFORE },
+	{ "en:told-me",		"said to contact",	PH_REFERRED, SLOT_BEFORE },
+	{ "en:told-me",		"said to get in touch",	PH_REFERRED, SLOT_BEFORE },
+	{ "en:told-me",		"said to reach out",	PH_REFERRED, SLOT_BEFORE },
+	{ "en:told-me",		"stop talking about",	PH_REFERRED, SLOT_BEFORE },
 	{ "en:told-me",		"raves about",		PH_REFERRED, SLOT_BEFORE },
 	{ "en:told-me",		"raved about",		PH_REFERRED, SLOT_BEFORE },
 	{ "en:gave-me",		"gave me your",		PH_REFERRED, SLOT_BEFORE },
@@ -102,12 +118,24 @@ static const struct phrase phrases[] = {
 	{ "en:gave-me",		"passed on your",	PH_REFERRED, SLOT_BEFORE },
 	{ "en:gave-me",		"shared your",		PH_REFERRED, SLOT_BEFORE },
 	{ "en:gave-me",		"forwarded your",	PH_REFERRED, SLOT_BEFORE },
+	{ "en:gave-me",		"forwarded me your",	PH_REFERRED, SLOT_BEFORE },
+	{ "en:gave-me",		"sent me your",		PH_REFERRED, SLOT_BEFORE },
+	{ "en:gave-me",		"handed me your",	PH_REFERRED, SLOT_BEFORE },
+	{ "en:gave-me",		"put me in touch",	PH_REFERRED, SLOT_BEFORE },
+	{ "en:gave-me",		"put me onto you",	PH_REFERRED, SLOT_BEFORE },
+	{ "en:gave-me",		"put me on to you",	PH_REFERRED, SLOT_BEFORE },
 	{ "en:gave-me",		"pointed me",		PH_REFERRED, SLOT_BEFORE },
 	{ "en:gave-me",		"sent me your way",	PH_REFERRED, SLOT_BEFORE },
 	{ "en:gave-me",		"sent me to you",	PH_REFERRED, SLOT_BEFORE },
 	{ "en:gave-me",		"sent me over",		PH_REFERRED, SLOT_BEFORE },
 	{ "en:referred-me",	"referred me",		PH_REFERRED, SLOT_BEFORE },
 	{ "en:referred-me",	"vouched for you",	PH_REFERRED, SLOT_BEFORE },
+	{ "en:referred-me",	"referred us",		PH_REFERRED, SLOT_BEFORE },
+	/* "X introduced me to you": the writer was the one introduced. */
+	{ "en:referred-me",	"introduced me to you",	PH_REFERRED, SLOT_BEFORE },
+	{ "en:referred-me",	"introduced me to your", PH_REFERRED, SLOT_BEFORE },
+	{ "en:referred-me",	"introduced us to you",	PH_REFERRED, SLOT_BEFORE },
+	{ "en:referred-me",	"introduced us to your", PH_REFERRED, SLOT_BEFORE },
 	{ "en:recommendation",	"'s recommendation",	PH_REFERRED, SLOT_BEFORE },
 	{ "en:recommendation",	APOS "s recommendation", PH_REFERRED, SLOT_BEFORE },
 	{ "en:recommendation",	"'s suggestion",	PH_REFERRED, SLOT_BEFORE },
@@ -142,6 +170,11 @@ static const struct phrase phrases[] = {
 	{ "en:friend-of",	"friend of",		PH_REFERRED, SLOT_AFTER },
 	{ "en:friend-of",	"neighbour of",		PH_REFERRED, SLOT_AFTER },
 	{ "en:friend-of",	"neighbor of",		PH_REFERRED, SLOT_AFTER },
+	{ "en:friend-of",	"mutual acquaintance",	PH_REFERRED, SLOT_AFTER },
+	{ "en:friend-of",	"mutual friend",	PH_REFERRED, SLOT_AFTER },
+	{ "en:friend-of",	"mutual contact",	PH_REFERRED, SLOT_AFTER },
+	{ "en:friend-of",	"mutual connection",	PH_REFERRED, SLOT_AFTER },
+	{ "en:friend-of",	"common friend",	PH_REFERRED, SLOT_AFTER },
 	/* Korean. */
 	{ "ko:introduce",	"소개해 드",		PH_INTRO, SLOT_NONE },
 	{ "ko:introduce",	"소개해드",		PH_INTRO, SLOT_NONE },
@@ -183,6 +216,25 @@ static const struct phrase phrases[] = {
 	{ "ko:heard",		"연락처를 받",		PH_REFERRED, SLOT_BEFORE },
 	{ "ko:heard",		"연락해 보라고",		PH_REFERRED, SLOT_BEFORE },
 	{ "ko:heard",		"연락해보라고",		PH_REFERRED, SLOT_BEFORE },
+	{ "ko:heard",		"연락처를 주",		PH_REFERRED, SLOT_BEFORE },
+	{ "ko:heard",		"연락처 주",		PH_REFERRED, SLOT_BEFORE },
+	{ "ko:heard",		"연락처를 알려",		PH_REFERRED, SLOT_BEFORE },
+	{ "ko:heard",		"연락처를 전달",		PH_REFERRED, SLOT_BEFORE },
+	{ "ko:heard",		"번호를 주",		PH_REFERRED, SLOT_BEFORE },
+	{ "ko:heard",		"메일 주소를 주",		PH_REFERRED, SLOT_BEFORE },
+	{ "ko:heard",		"얘기를 듣",		PH_REFERRED, SLOT_BEFORE },
+	{ "ko:heard",		"얘기 듣",		PH_REFERRED, SLOT_BEFORE },
+	{ "ko:heard",		"이야기를 듣",		PH_REFERRED, SLOT_BEFORE },
+	{ "ko:heard",		"말씀을 듣",		PH_REFERRED, SLOT_BEFORE },
+	{ "ko:heard",		"말씀 듣",		PH_REFERRED, SLOT_BEFORE },
+	/* Praise, as "full of praise": "얘기를 많이 해서", "칭찬". */
+	{ "ko:heard",		"얘기를 많이",		PH_REFERRED, SLOT_BEFORE },
+	{ "ko:heard",		"이야기를 많이",		PH_REFERRED, SLOT_BEFORE },
+	{ "ko:heard",		"칭찬",			PH_REFERRED, SLOT_BEFORE },
+	{ "ko:heard",		"덕분에 알게",		PH_REFERRED, SLOT_BEFORE },
+	{ "ko:heard",		"덕분에 연락",		PH_REFERRED, SLOT_BEFORE },
+	{ "ko:referred",	"소개를 통해",		PH_REFERRED, SLOT_BEFORE },
+	{ "ko:referred",	"소개 덕분",		PH_REFERRED, SLOT_BEFORE },
 	/* Chinese (simplified and traditional). */
 	{ "zh:introduce",	"介绍一下",		PH_INTRO, SLOT_NONE },
 	{ "zh:introduce",	"介紹一下",		PH_INTRO, SLOT_NONE },
@@ -217,6 +269,22 @@ static const struct phrase phrases[] = {
 	{ "zh:heard",		"那里听说",		PH_REFERRED, SLOT_BEFORE },
 	{ "zh:heard",		"那儿听说",		PH_REFERRED, SLOT_BEFORE },
 	{ "zh:heard",		"说您",			PH_REFERRED, SLOT_BEFORE },
+	{ "zh:heard",		"给了我你们",		PH_REFERRED, SLOT_BEFORE },
+	/* "我是郭超的朋友": the writer is a friend of the referrer. */
+	{ "zh:friend-of",	"的朋友",		PH_REFERRED, SLOT_BEFORE },
+	{ "zh:friend-of",	"的老朋友",		PH_REFERRED, SLOT_BEFORE },
+	{ "zh:heard",		"那边听说",		PH_REFERRED, SLOT_BEFORE },
+	{ "zh:heard",		"那边得知",		PH_REFERRED, SLOT_BEFORE },
+	/* The referrer after the words: "多亏了刘丽", "通过马静". */
+	{ "zh:thanks-to",	"多亏了",		PH_REFERRED, SLOT_AFTER },
+	{ "zh:thanks-to",	"多亏",			PH_REFERRED, SLOT_AFTER },
+	{ "zh:thanks-to",	"多虧",			PH_REFERRED, SLOT_AFTER },
+	{ "zh:thanks-to",	"幸亏",			PH_REFERRED, SLOT_AFTER },
+	{ "zh:thanks-to",	"幸虧",			PH_REFERRED, SLOT_AFTER },
+	{ "zh:thanks-to",	"通过",			PH_REFERRED, SLOT_AFTER },
+	{ "zh:thanks-to",	"透過",			PH_REFERRED, SLOT_AFTER },
+	{ "zh:thanks-to",	"经由",			PH_REFERRED, SLOT_AFTER },
+	{ "zh:thanks-to",	"經由",			PH_REFERRED, SLOT_AFTER },
 	/* Loose stems: the referrer anywhere in the same clause. */
 	{ "en:loose",		"recommend",	PH_REFERRED, SLOT_AROUND },
 	{ "en:loose",		"refer",	PH_REFERRED, SLOT_AROUND },
@@ -691,12 +759,35 @@ negated(const struct text *t, size_t at)
 		size_t nl = strlen(n);
 
 		for (size_t k = from; k + nl <= at; k++)
-			if (memcmp(t->lower + k, n, nl) == 0)
+			/* "can't stop talking about you" praises. */
+			if (memcmp(t->lower + k, n, nl) == 0 &&
+			    strncmp(t->lower + k + nl, "stop ", 5) != 0)
 				return true;
 	}
 	/* Korean denies after the verb: "추천하지 않". */
 	return strstr(t->lower + at, "지 않") != NULL &&
 	    strstr(t->lower + at, "지 않") - (t->lower + at) < 16;
+}
+
+/* Whether an introduction at is one the writer thanks the user for
+ * ("thanks for introducing me to Mark", "you introduced me"): the user
+ * brought them together, the customer did not. */
+static bool
+thanked(const struct text *t, size_t at)
+{
+	static const char *const before[] = { "thanks for ", "thank you for ",
+	    "thanks for the ", "thank you for the ", "thanks again for ",
+	    "thanks again for the ", "thanks for your ", "thank you for your ",
+	    "grateful for the ", "you ", "you've ", "you have ", "谢谢您",
+	    "谢谢你", "感谢您", "感谢你", "多谢" };
+
+	for (size_t i = 0; i < sizeof(before) / sizeof(*before); i++) {
+		size_t n = strlen(before[i]);
+
+		if (at >= n && memcmp(t->lower + at - n, before[i], n) == 0)
+			return true;
+	}
+	return false;
 }
 
 /* The first hit of a kind of phrase, or NULL; *at receives its offset. */
@@ -708,9 +799,15 @@ text_find_kind(const struct text *t, enum phrase_kind kind, size_t *at)
 
 		if (phrases[i].kind != kind)
 			continue;
-		hit = strstr(t->lower, phrases[i].text);
-		if (hit != NULL && !negated(t, (size_t)(hit - t->lower))) {
-			*at = (size_t)(hit - t->lower);
+		for (hit = strstr(t->lower, phrases[i].text); hit != NULL;
+		    hit = strstr(hit + 1, phrases[i].text)) {
+			size_t a = (size_t)(hit - t->lower);
+
+			if (negated(t, a) || (kind == PH_INTRO &&
+			    strstr(phrases[i].name, ":introduce") != NULL &&
+			    thanked(t, a)))
+				continue;
+			*at = a;
 			return &phrases[i];
 		}
 	}
@@ -951,6 +1048,105 @@ names_cjk_before(const struct text *t, size_t at, struct names *ns)
 		names_add(ns, p, (size_t)(run_end - p), (size_t)at, true);
 }
 
+/* CJK names just after the phrase ("多亏了刘丽，", "通过马静知道"):
+ * the 2 to 4 character pieces of the run that follows, starting at its
+ * first or second character (a particle such as 了 may come first);
+ * only a piece at the very start may match a given name alone. */
+static void
+names_cjk_after(const struct text *t, size_t at, struct names *ns)
+{
+	const char *end = t->s + t->len, *p = t->s + at, *run_end;
+
+	while (p < end && *p == ' ')
+		p++;
+	for (run_end = p; run_end < end;) {
+		size_t l;
+
+		if (!is_cjk(utf8_decode(run_end, end, &l)))
+			break;
+		run_end += l;
+	}
+	for (int s = 0; s < 2 && p < run_end; s++) {
+		const char *b = p;
+		size_t lp;
+
+		for (int k = 0; k < 4 && b < run_end; k++) {
+			size_t lb;
+
+			utf8_decode(b, run_end, &lb);
+			b += lb;
+			if (k >= 1)
+				names_add(ns, p, (size_t)(b - p),
+				    (size_t)(p - (t->s + at)), s == 0);
+		}
+		utf8_decode(p, run_end, &lp);
+		p += lp;
+	}
+}
+
+/* Where a pronoun standing for the referrer starts, just before the
+ * phrase ("He recommended you", "她推荐了您"), or (size_t)-1. */
+static size_t
+pronoun_before(const struct text *t, size_t at)
+{
+	static const char *const pro[] = { "he ", "she ", "he has ",
+	    "she has ", "he also ", "she also ", "他", "她", "그분이 ",
+	    "그분께서 " };
+
+	for (size_t i = 0; i < sizeof(pro) / sizeof(*pro); i++) {
+		size_t n = strlen(pro[i]);
+
+		if (at >= n && memcmp(t->lower + at - n, pro[i], n) == 0 &&
+		    (at == n || (unsigned char)pro[i][0] >= 0x80 ||
+		    !isalpha((unsigned char)t->lower[at - n - 1])))
+			return at - n;
+	}
+	return (size_t)-1;
+}
+
+/* Names anywhere in [from, to): every run of capitalized words and
+ * every piece of every CJK run, for a pronoun's antecedent. */
+static void
+names_in_span(const struct text *t, size_t from, size_t to,
+    struct names *ns)
+{
+	struct word w[32];
+	const char *p = t->s + from, *end = t->s + to;
+	size_t n;
+
+	while (p < end && ((unsigned char)*p & 0xc0) == 0x80)
+		p++;
+	n = words_split(p, end, w, 32);
+	names_from_words(ns, w, n, end);
+	while (p < end) {
+		const char *run = p;
+		size_t l;
+
+		while (p < end && is_cjk(utf8_decode(p, end, &l)))
+			p += l;
+		for (const char *a = run; a < p;) {
+			const char *b = a;
+			size_t la;
+
+			for (int k = 0; k < 4 && b < p; k++) {
+				size_t lb;
+
+				utf8_decode(b, p, &lb);
+				b += lb;
+				if (k >= 1)
+					names_add(ns, a, (size_t)(b - a),
+					    (size_t)(end - b), a == run);
+			}
+			utf8_decode(a, p, &la);
+			a += la;
+		}
+		if (p < end) {
+			utf8_decode(p, end, &l);
+			p += l;
+		}
+	}
+}
+
 /* ---- rules for messages ------------------------------------------- */
 
 struct msg_ctx {
@@ -1040,62 +1236,94 @@ mention_by_address(struct msg_ctx *c, size_t at, const char *evidence)
 	return false;
 }
 
-/* The best name near the phrase: an exact name before a partial one,
- * the nearer before the farther; ambiguous names are skipped. */
-static bool
-mention_by_name(struct msg_ctx *c, const struct phrase *ph, size_t at,
-    const char *evidence)
+/* The best customer among the names tried, at least min good: an exact
+ * name before a partial one, the nearer before the farther; ambiguous
+ * names are skipped. */
+static enum referral_match
+best_name(struct msg_ctx *c, const struct names *ns, enum referral_match min,
+    int64_t *best_id)
 {
-	struct names ns = { .n = 0 };
 	enum referral_match best = REFERRAL_MATCH_NONE;
 	size_t best_dist = (size_t)-1;
-	int64_t best_id = 0;
-	struct strbuf ev;
 
-	if (c->lu->by_name == NULL)
-		return false;
-	if (ph->slot != SLOT_BEFORE)
-		names_latin_after(&c->t, at + strlen(ph->text), &ns);
-	if (ph->slot != SLOT_AFTER) {
-		names_latin_before(&c->t, at, &ns);
-		names_cjk_before(&c->t, at, &ns);
-	}
-	for (size_t i = 0; i < ns.n; i++) {
+	for (size_t i = 0; i < ns->n; i++) {
 		int64_t ids[IDS_MAX];
 		enum referral_match mt = REFERRAL_MATCH_NONE;
 		size_t n;
 
-		if (same_name(ns.v[i].text, c->from_name))
+		if (same_name(ns->v[i].text, c->from_name))
 			continue;
-		n = c->lu->by_name(c->lu->ctx, ns.v[i].text, ids, IDS_MAX, &mt);
-		if (n != 1 || mt == REFERRAL_MATCH_NONE ||
-		    (mt == REFERRAL_MATCH_PARTIAL && !ns.v[i].whole) ||
+		n = c->lu->by_name(c->lu->ctx, ns->v[i].text, ids, IDS_MAX, &mt);
+		if (n != 1 || mt < min ||
+		    (mt == REFERRAL_MATCH_PARTIAL && !ns->v[i].whole) ||
 		    name_is_customer(c, c->from_name, ids[0]))
 			continue;
-		if (mt > best || (mt == best && ns.v[i].distance < best_dist)) {
+		if (mt > best || (mt == best && ns->v[i].distance < best_dist)) {
 			best = mt;
-			best_dist = ns.v[i].distance;
-			best_id = ids[0];
+			best_dist = ns->v[i].distance;
+			*best_id = ids[0];
 		}
+	}
+	return best;
+}
+
+/* The best name near the phrase (see best_name). */
+static bool
+mention_by_name(struct msg_ctx *c, const struct phrase *ph, size_t at,
+    const char *evidence, bool pronouns)
+{
+	struct names ns = { .n = 0 };
+	enum referral_match best;
+	int64_t best_id = 0;
+	size_t pro;
+	bool by_pronoun = false;
+	struct strbuf ev;
+
+	if (c->lu->by_name == NULL)
+		return false;
+	if (ph->slot != SLOT_BEFORE) {
+		names_latin_after(&c->t, at + strlen(ph->text), &ns);
+		names_cjk_after(&c->t, at + strlen(ph->text), &ns);
+	}
+	if (ph->slot != SLOT_AFTER) {
+		names_latin_before(&c->t, at, &ns);
+		names_cjk_before(&c->t, at, &ns);
+	}
+	best = best_name(c, &ns, REFERRAL_MATCH_PARTIAL, &best_id);
+	/* "Anna Rossi is my aunt; she recommended you": the pronoun's
+	 * antecedent, by full name only, and never confirmed unseen. */
+	if (best == REFERRAL_MATCH_NONE && pronouns &&
+	    ph->slot != SLOT_AFTER &&
+	    (pro = pronoun_before(&c->t, at)) != (size_t)-1) {
+		ns.n = 0;
+		names_in_span(&c->t, pro > PRONOUN_WINDOW ? pro -
+		    PRONOUN_WINDOW : 0, pro, &ns);
+		best = best_name(c, &ns, REFERRAL_MATCH_EXACT, &best_id);
+		by_pronoun = best != REFERRAL_MATCH_NONE;
 	}
 	if (best == REFERRAL_MATCH_NONE)
 		return false;
 	strbuf_init(&ev, 0);
-	strbuf_addf(&ev, "%s match=%s", evidence,
-	    best == REFERRAL_MATCH_EXACT ? "exact" : "partial");
+	strbuf_addf(&ev, "%s match=%s%s", evidence,
+	    best == REFERRAL_MATCH_EXACT ? "exact" : "partial",
+	    by_pronoun ? " (pronoun)" : "");
 	put(c, &(struct found){ best_id, c->from, c->from_name, "mention:name",
 	    strbuf_str(&ev), best, best == REFERRAL_MATCH_EXACT &&
-	    ph->slot != SLOT_AROUND });
+	    ph->slot != SLOT_AROUND && !by_pronoun });
 	strbuf_free(&ev);
 	return true;
 }
+
 
 /* "I recommended you to X": the writer did it, the name is no referrer. */
 static bool
 writer_is_subject(const struct text *t, size_t at)
 {
 	static const char *const subj[] = { "i ", "we ", "i have ", "we have ",
-	    "i've ", "we've ", "i also ", "we also " };
+	    "i've ", "we've ", "i also ", "we also ", "i'd ", "we'd ",
+	    "i" APOS "d ", "we" APOS "d ", "i would ", "we would ", "i'll ",
+	    "we'll ", "i can ", "we can ", "i strongly ", "we strongly ",
+	    "i highly ", "we highly ", "i really ", "we really " };
 
 	for (size_t i = 0; i < sizeof(subj) / sizeof(*subj); i++) {
 		size_t n = strlen(subj[i]);
@@ -1107,9 +1335,9 @@ writer_is_subject(const struct text *t, size_t at)
 	return false;
 }
 
-/* A new person's message naming who sent them. */
-static void
-rule_mention(struct msg_ctx *c)
+/* One pass over the referral phrases; true once a referrer is found. */
+static bool
+mention_pass(struct msg_ctx *c, bool pronouns)
 {
 	for (size_t i = 0; i < sizeof(phrases) / sizeof(*phrases); i++) {
 		const struct phrase *ph = &phrases[i];
@@ -1127,19 +1355,31 @@ rule_mention(struct msg_ctx *c)
 			    writer_is_subject(&c->t, at)))
 				continue;
 			ev = evidence_phrase(&c->t, ph, at);
-			done = mention_by_address(c, at, ev) ||
-			    mention_by_name(c, ph, at, ev);
+			done = (!pronouns && mention_by_address(c, at, ev)) ||
+			    mention_by_name(c, ph, at, ev, pronouns);
 			free(ev);
 			if (done)
-				return;
+				return true;
 		}
 	}
+	return false;
+}
+
+/* A new person's message naming who sent them: by address or name
+ * next to the words, and only when none is, through a pronoun ("she
+ * sent me your way") standing for a name said earlier. */
+static void
+rule_mention(struct msg_ctx *c)
+{
+	for (int pass = 0; pass < 2; pass++)
+		if (mention_pass(c, pass == 1))
+			return;
 }
 
 /* The first phrase showing an introduction (or a referral), as
  * evidence, or NULL. */
 static char *
-intro_evidence(const struct text *t)
+intro_evidence(const struct text *t, bool *loose)
 {
 	const struct phrase *ph;
 	size_t at;
@@ -1147,6 +1387,9 @@ intro_evidence(const struct text *t)
 	if ((ph = text_find_kind(t, PH_INTRO, &at)) == NULL &&
 	    (ph = text_find_kind(t, PH_REFERRED, &at)) == NULL)
 		return NULL;
+	/* A loose stem ("your address", "said") shows the writer talks of
+	 * someone, not that it introduces them: a person decides. */
+	*loose = ph->slot == SLOT_AROUND;
 	return evidence_phrase(t, ph, at);
 }
 
@@ -1159,15 +1402,37 @@ domains_differ(const struct referral_detector *d, const char *a,
 	return strcmp(da, db) != 0 || strset_has(&d->free_mail, da);
 }
 
+/* Whether m answers earlier mail.  A person added to the copies of a
+ * running thread without a word of introduction works on the matter in
+ * hand (a reply-all, a contractor copied in); introductions say so. */
+static bool
+is_reply(const struct message *m)
+{
+	static const char *const prefixes[] = { "re:", "aw:", "sv:",
+	    "回复", "回覆", "答复", "답장", "회신" };
+	const char *subj = m->subject ? m->subject : "";
+
+	if (m->in_reply_to != NULL || m->nreferences > 0)
+		return true;
+	while (*subj == ' ')
+		subj++;
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(*prefixes); i++)
+		if (strncasecmp(subj, prefixes[i], strlen(prefixes[i])) == 0)
+			return true;
+	return false;
+}
+
 /* A customer writes with new people on To/Cc. */
 static void
 rule_customer_to_new(struct msg_ctx *c)
 {
 	const struct message_addrlist *lists[] = { &c->m->to, &c->m->cc };
 	const char *hdr[] = { "to", "cc" };
-	char *phrase = intro_evidence(&c->t);
+	bool loose = false;
+	char *phrase = intro_evidence(&c->t, &loose);
 	size_t vat;
 	bool veto = text_find_kind(&c->t, PH_VETO, &vat) != NULL;
+	bool reply = is_reply(c->m);
 
 	for (size_t l = 0; l < 2; l++)
 		for (size_t i = 0; i < lists[l]->n; i++) {
@@ -1183,14 +1448,14 @@ rule_customer_to_new(struct msg_ctx *c)
 			/* A helper copied in is never a new contact;
 			 * without the words, only a stranger to the
 			 * customer's own organisation may count. */
-			if (veto || (phrase == NULL &&
-			    !domains_differ(c->d, c->from, norm)))
+			if (veto || (phrase == NULL && (reply ||
+			    !domains_differ(c->d, c->from, norm))))
 				continue;
 			xasprintf(&ev, "%s: %s%s%s", hdr[l], norm,
 			    phrase ? "; " : "", phrase ? phrase : "");
 			put(c, &(struct found){ c->from_id, norm, a->name,
 			    "intro:customer-to-new", ev, REFERRAL_MATCH_NONE,
-			    phrase != NULL });
+			    phrase != NULL && !loose });
 			free(ev);
 		}
 	free(phrase);
@@ -1202,7 +1467,8 @@ rule_new_cc_customer(struct msg_ctx *c)
 {
 	const struct message_addrlist *lists[] = { &c->m->to, &c->m->cc };
 	const char *hdr[] = { "to", "cc" };
-	char *phrase = intro_evidence(&c->t);
+	bool loose = false;
+	char *phrase = intro_evidence(&c->t, &loose);
 
 	for (size_t l = 0; l < 2; l++)
 		for (size_t i = 0; i < lists[l]->n; i++) {
@@ -1213,13 +1479,14 @@ rule_new_cc_customer(struct msg_ctx *c)
 			if (role_of(c->d, c->lu, a->addr, norm, sizeof(norm),
 			    &id) != ROLE_CUSTOMER ||
 			    same_party(c->d, c->from, c->from_name, norm,
-			    a->name) || name_is_customer(c, c->from_name, id))
+			    a->name) || name_is_customer(c, c->from_name, id) ||
+			    (phrase == NULL && is_reply(c->m)))
 				continue;
 			xasprintf(&ev, "%s: %s%s%s", hdr[l], norm,
 			    phrase ? "; " : "", phrase ? phrase : "");
 			put(c, &(struct found){ id, c->from, c->from_name,
 			    "intro:new-cc-customer", ev, REFERRAL_MATCH_NONE,
-			    phrase != NULL });
+			    phrase != NULL && !loose });
 			free(ev);
 			goto out;	/* one referrer per new person */
 		}

@@ -8,18 +8,25 @@
  *   intro:customer-to-new     an existing customer writes to the user with
  *                             a new address on To/Cc.  Strong with
  *                             introduction phrasing ("let me introduce",
- *                             "소개해 드립니다", "介绍一下", ...), weak
- *                             without (then only a new person at another
- *                             organisation counts, and words such as "my
+ *                             "소개해 드립니다", "介绍一下", ...; not one
+ *                             the writer thanks the user for), weak with
+ *                             only a loose stem or without (then only a
+ *                             new person at another organisation counts,
+ *                             never in a reply, and words such as "my
  *                             assistant" veto it).
  *   intro:new-cc-customer     a new person writes with an existing
  *                             customer on To/Cc.  Strong with introduction
- *                             or referral phrasing, weak without.
+ *                             or referral phrasing, weak with a loose stem
+ *                             or without (never in a reply without).
  *   mention:address           a new person's first message names a
  *                             customer's address next to referral words
  *                             ("referred by", "소개로", "推荐", ...): strong.
- *   mention:name              the same by name: strong when the lookup
- *                             reports an exact full name, weak otherwise.
+ *   mention:name              the same by name, before or after the words
+ *                             (Latin or CJK, particles and titles around
+ *                             it harmless): strong when the lookup reports
+ *                             an exact full name, weak otherwise, and weak
+ *                             when found only through a pronoun ("Anna
+ *                             Rossi is my aunt; she sent me your way").
  *   meeting:customer-with-new a meeting's attendees include an existing
  *                             customer and a new person with no earlier
  *                             history: weak.

@@ -107,7 +107,9 @@ int store_customer_tag(struct store *st, int64_t id, const char *tag, bool add);
  * Erasure: deletes the customer and everything linked to them (links,
  * sales, referrals, outbox rows, tags, addresses) and suppresses each of
  * their addresses with the given reason.  Messages and events that were
- * linked only to them are deleted too.
+ * linked only to them are deleted too.  Their visit proposals still to
+ * come, as rapport wrote them, are recorded (by UID, href and etag only)
+ * for the CalDAV step to delete (store_visit.h).
  */
 int store_customer_forget(struct store *st, int64_t id, const char *reason);
 /*

@@ -10,6 +10,7 @@
 
 #include "clock.h"
 #include "store_message.h"
+#include "store_visit.h"
 #include "xmalloc.h"
 
 /* ---- struct customer ---- */
@@ -588,6 +589,9 @@ store_customer_forget(struct store *st, int64_t id, const char *reason)
 		return rc;
 	if ((rc = customer_exists(st, id)) != STORE_OK)
 		return store_tx_leave(st, &tx, rc);
+	/* Before the cascade takes their proposals: what rapport put on
+	 * the user's calendars under their name is to be taken back. */
+	rc = store_visit_retract_customer(st, id, clock_now());
 	for (size_t i = 0; i < sizeof(store_forget_sql) /
 	    sizeof(store_forget_sql[0]) && rc == STORE_OK; i++) {
 		if ((stmt = store_stmt(st, store_forget_sql[i])) == NULL) {

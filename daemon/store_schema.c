@@ -490,6 +490,32 @@ static const char store_schema_v6[] =
 ") WITHOUT ROWID;"
 "PRAGMA user_version = 6;";
 
+/*
+ * Version 7: retracting a forgotten customer's visit proposals
+ * (store_visit.h).
+ *
+ * A retraction is a proposal of a forgotten customer that is to be
+ * deleted from the calendar that holds it; it keeps only what the DELETE
+ * needs (no customer, no name: the point is erasure) and goes once the
+ * server has answered.
+ *
+ * visit_proposals.etag follows the event as syncs see it, the user's
+ * edits included; own_etag stays the etag of the event as rapport wrote
+ * it (the PUT's answer, else the first one seen), so that If-Match on it
+ * deletes nothing the user has changed since.  Proposals made before this
+ * version take the etag known now.
+ */
+static const char store_schema_v7[] =
+"CREATE TABLE visit_retractions ("
+"  uid         TEXT PRIMARY KEY,"
+"  href        TEXT NOT NULL,"	/* the resource's href on the server */
+"  etag        TEXT NOT NULL,"	/* If-Match */
+"  created_at  INTEGER NOT NULL"
+") WITHOUT ROWID;"
+"ALTER TABLE visit_proposals ADD COLUMN own_etag TEXT;"
+"UPDATE visit_proposals SET own_etag = etag WHERE state = 'proposed';"
+"PRAGMA user_version = 7;";
+
 const struct store_migration store_migrations[] = {
 	{ store_schema_v1 },
 	{ store_schema_v2 },
@@ -497,6 +523,7 @@ const struct store_migration store_migrations[] = {
 	{ store_schema_v4 },
 	{ store_schema_v5 },
 	{ store_schema_v6 },
+	{ store_schema_v7 },
 };
 
 const int store_schema_version =

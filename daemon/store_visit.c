@@ -12,11 +12,13 @@
 
 static const char SQL_VISIT_ADD[] =
     "INSERT INTO visit_proposals (customer_id, period, uid, href, etag,"
-    " start_at, end_at, state, created_at, updated_at)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'proposed', ?8, ?8)";
+    " own_etag, start_at, end_at, state, created_at, updated_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, 'proposed', ?8, ?8)";
+/* own_etag: a PUT answered without an ETag; the first sync tells it. */
 static const char SQL_VISIT_UPDATE[] =
     "UPDATE visit_proposals SET start_at = ?2, end_at = ?3,"
     " etag = coalesce(?4, etag), href = coalesce(?5, href), state = ?6,"
+    " own_etag = coalesce(own_etag, CASE WHEN ?6 = 'proposed' THEN ?4 END),"
     " updated_at = ?7 WHERE uid = ?1";
 static const char SQL_VISIT_PERIOD[] =
     "SELECT 1 FROM visit_proposals WHERE customer_id = ?1 AND period = ?2";
@@ -39,6 +41,24 @@ static const char SQL_VISIT_ORPHANS[] =
     " AND e.created_by_rapport = 1 AND e.uid LIKE 'rapport-visit-%'"
     " AND NOT EXISTS (SELECT 1 FROM visit_proposals p WHERE p.uid = e.uid)"
     " ORDER BY e.id";
+
+/* A later proposal under a reused UID (customer ids can be reused)
+ * brings the newer href and etag. */
+static const char SQL_VISIT_RETRACT[] =
+    "INSERT INTO visit_retractions (uid, href, etag, created_at)"
+    " SELECT uid, href, own_etag, ?2 FROM visit_proposals"
+    " WHERE customer_id = ?1 AND state = 'proposed' AND start_at > ?2"
+    " AND href IS NOT NULL AND own_etag IS NOT NULL"
+    " ON CONFLICT (uid) DO UPDATE SET href = excluded.href,"
+    " etag = excluded.etag, created_at = excluded.created_at";
+static const char SQL_VISIT_FORGET_EVENTS[] =
+    "DELETE FROM events WHERE uid IN"
+    " (SELECT uid FROM visit_proposals WHERE customer_id = ?1)";
+static const char SQL_RETRACTIONS[] =
+    "SELECT uid, href, etag, created_at FROM visit_retractions"
+    " ORDER BY created_at, uid";
+static const char SQL_RETRACTION_DONE[] =
+    "DELETE FROM visit_retractions WHERE uid = ?1";
 
 /* Whether the customer (SQL expression cust) declined event e. */
 #define DECLINED_BY(cust)						\
@@ -207,6 +227,70 @@ store_visit_orphans_foreach(struct store *st, const char *account,
 		}
 	}
 	return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+int
+store_visit_retract_customer(struct store *st, int64_t customer_id,
+    int64_t now)
+{
+	sqlite3_stmt *stmt;
+	struct store_tx tx;
+	int rc;
+
+	if ((rc = store_tx_enter(st, &tx)) != STORE_OK)
+		return rc;
+	if ((stmt = store_stmt(st, SQL_VISIT_RETRACT)) == NULL)
+		return store_tx_leave(st, &tx, STORE_ERROR);
+	sqlite3_bind_int64(stmt, 1, customer_id);
+	sqlite3_bind_int64(stmt, 2, now);
+	if ((rc = store_exec(st, stmt, "visit retract")) != STORE_OK)
+		return store_tx_leave(st, &tx, rc);
+	if ((stmt = store_stmt(st, SQL_VISIT_FORGET_EVENTS)) == NULL)
+		return store_tx_leave(st, &tx, STORE_ERROR);
+	sqlite3_bind_int64(stmt, 1, customer_id);
+	rc = store_exec(st, stmt, "visit retract");
+	return store_tx_leave(st, &tx, rc);
+}
+
+int
+store_visit_retractions_foreach(struct store *st,
+    int (*fn)(void *ctx, const struct store_visit_retraction *r), void *ctx)
+{
+	sqlite3_stmt *stmt = store_stmt(st, SQL_RETRACTIONS);
+	struct store_visit_retraction r;
+	int rc;
+
+	if (stmt == NULL)
+		return STORE_ERROR;
+	while ((rc = store_step(st, stmt, "visit retractions")) == STORE_OK) {
+		r.uid = col_text(stmt, 0);
+		r.href = col_text(stmt, 1);
+		r.etag = col_text(stmt, 2);
+		r.created_at = sqlite3_column_int64(stmt, 3);
+		if (fn(ctx, &r) != 0) {
+			sqlite3_reset(stmt);
+			return STORE_OK;
+		}
+	}
+	return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+int
+store_visit_retraction_done(struct store *st, const char *uid)
+{
+	sqlite3_stmt *stmt = store_stmt(st, SQL_RETRACTION_DONE);
+	int rc;
+
+	if (stmt == NULL)
+		return STORE_ERROR;
+	store_bind_text(stmt, 1, uid);
+	if ((rc = store_exec(st, stmt, "visit retraction done")) != STORE_OK)
+		return rc;
+	if (sqlite3_changes(st->db) == 0) {
+		store_set_error(st, "retraction %s: none pending", uid);
+		return STORE_NOTFOUND;
+	}
+	return STORE_OK;
 }
 
 int

@@ -8,7 +8,8 @@
  *   proposed  on the calendar where rapport put it,
  *   moved     the user gave it another time (respected, never moved back),
  *   deleted   the user removed it (never proposed again for that period).
- * A forgotten customer's proposals go with them (ON DELETE CASCADE).
+ * A forgotten customer's proposals go with them (ON DELETE CASCADE);
+ * those still to come and untouched by the user become retractions first.
  *
  * Conventions of store.h hold: STORE_OK / STORE_NOTFOUND / STORE_CONFLICT
  * / STORE_ERROR; strings handed to callbacks live until they return.
@@ -70,6 +71,35 @@ int store_visit_event(struct store *st, const char *account,
 int store_visit_orphans_foreach(struct store *st, const char *account,
     int (*fn)(void *ctx, const char *uid, const char *href,
         const char *etag, int64_t start, int64_t end), void *ctx);
+
+/*
+ * Erasure, inside store_customer_forget()'s transaction: the customer's
+ * proposals that start after now, still in state "proposed", with an href
+ * and the etag rapport's own write had, become retractions; the synced
+ * copies of all their proposal events (whose summary names them) leave
+ * the events table.  Past proposals are history in the user's calendar
+ * and stay there; moved ones the user made theirs.
+ */
+int store_visit_retract_customer(struct store *st, int64_t customer_id,
+    int64_t now);
+
+/*
+ * A proposal event to delete from the server, with If-Match: etag.  No
+ * customer and no name: it outlives the customer it concerned.
+ */
+struct store_visit_retraction {
+	const char	*uid;
+	const char	*href;
+	const char	*etag;
+	int64_t		 created_at;
+};
+
+/* Every pending retraction, oldest first; fn returns non-zero to stop. */
+int store_visit_retractions_foreach(struct store *st,
+    int (*fn)(void *ctx, const struct store_visit_retraction *r), void *ctx);
+/* The server answered for uid (deleted, gone, or the user's now): the
+ * retraction goes.  STORE_NOTFOUND if there was none. */
+int store_visit_retraction_done(struct store *st, const char *uid);
 
 /*
  * A customer with a tier, and what visit planning needs to know.

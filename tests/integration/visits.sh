@@ -4,8 +4,10 @@
 # events in another calendar avoided, transparent and cancelled ones not
 # busy, working hours, buffers, per_day), a second run writes nothing, a
 # proposal the user moves stays where they put it, one they delete is not
-# proposed again, an event the user made is never touched, and
-# `rapportctl visits --json` tells who is overdue and what was proposed.
+# proposed again, an event the user made is never touched, a forgotten
+# customer's future proposals leave the server unless the user changed
+# them, and `rapportctl visits --json` tells who is overdue and what was
+# proposed.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
 TOP_SRCDIR=${TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -216,11 +218,34 @@ tap_like "visits (text) lists Ben's deleted proposal" "$out" \
 tap_like "visits (text) shows when Anna became overdue" "$out" \
     'Anna Adler.*A.*2026-10-01'
 
-# ---- forgetting a customer takes their proposal
+# ---- forgetting a customer takes their proposal, here and on the server
 
+cleo_href=$(q "SELECT p.href FROM visit_proposals p JOIN customers c ON c.id = p.customer_id WHERE c.name = 'Cleo Conrad'")
+dora_href=$(q "SELECT p.href FROM visit_proposals p JOIN customers c ON c.id = p.customer_id WHERE c.name = 'Dora Dietz'")
+dora_etag=$(etag "$origin$dora_href")
+tap_is "the sync holds Cleo's proposal, with her name" \
+    "$(q "SELECT count(*) FROM events WHERE summary = 'Visit: Cleo Conrad'")" 1
 tap_ok "forget Cleo" ctl customer forget --yes cleo@conrad.example
 tap_is "Cleo's proposal gone from the store" \
     "$(q "SELECT count(*) FROM visit_proposals p LEFT JOIN customers c ON c.id = p.customer_id WHERE c.id IS NULL OR c.name = 'Cleo Conrad'")" 0
+tap_is "nothing in the store names her, her proposal's event neither" \
+    "$(q "SELECT count(*) FROM events WHERE summary LIKE '%Cleo%'")" 0
+tap_is "one retraction, naming nobody" \
+    "$(q "SELECT count(*) || '|' || max(href) FROM visit_retractions")" \
+    "1|$cleo_href"
+tap_is "still on the server until the next run" \
+    "$(radicale_curl -o /dev/null -w '%{http_code}' "$origin$cleo_href")" 200
+once; rc=$?
+tap_is "run after the forget succeeds" "$rc" 0 || cat "$T/once.err" >&2
+tap_is "Cleo's event deleted from the server" \
+    "$(radicale_curl -o /dev/null -w '%{http_code}' "$origin$cleo_href")" 404
+tap_is "the DELETE was conditional (If-Match)" \
+    "$(grep -c "DELETE .*visits/rapport-visit-.*(If-Match) -> 20[04]" "$T/once.err")" 1
+tap_is "retraction settled" "$(q "SELECT count(*) FROM visit_retractions")" 0
+tap_is "Dora's event untouched" "$(etag "$origin$dora_href")" "$dora_etag"
+tap_is "no log line names her" "$(grep -c 'Cleo' "$T/once.err")" 0
+tap_is "the user's own event untouched" "$(etag "${plan}dentist.ics")" \
+    "$mine_etag"
 
 
 # ---- a proposal whose record a crash lost is found again, not re-sent
@@ -241,6 +266,31 @@ once; rc=$?
 tap_is "after a real visit Ben is not overdue" \
     "$rc|$(ctl visits --json | "$PEERS_PYTHON" -c 'import json,sys; print(sorted(o["name"] for o in json.load(sys.stdin)["overdue"]))')" \
     "0|['Anna Adler', 'Dora Dietz']"
+
+# ---- a proposal the user edited is theirs: a forget leaves it
+
+edit_summary() {
+	radicale_curl "$origin$1" |
+	    sed -e "s/^SUMMARY:.*/SUMMARY:$2\r/" >"$T/edited.ics"
+	radicale_put "$origin${1%/*}/" "$T/edited.ics" "${1##*/}"
+}
+dora_href=$(q "SELECT href FROM visit_proposals WHERE customer_id = $dora_id")
+tap_ok "client edits Dora's summary" edit_summary "$dora_href" \
+    'Visit: Dora (bring the samples)'
+dora_etag=$(etag "$origin$dora_href")
+tap_ok "forget Dora" ctl customer forget --yes dora@dietz.example
+once; rc=$?
+tap_is "run after the forget succeeds" "$rc" 0 || cat "$T/once.err" >&2
+tap_is "Dora's edited event kept as the user left it" \
+    "$(radicale_curl -o /dev/null -w '%{http_code}' "$origin$dora_href")|$(etag "$origin$dora_href")" \
+    "200|$dora_etag"
+tap_is "the DELETE met the user's change (412)" \
+    "$(grep -c "DELETE .*(If-Match) -> 412" "$T/once.err")" 1
+tap_like "a notice, by UID" "$(cat "$T/once.err")" \
+    "uid=$dora_uid: visit proposal of a forgotten customer changed by the user"
+tap_is "no log line names her" "$(grep -c 'Dora' "$T/once.err")" 0
+tap_is "retraction dropped" "$(q "SELECT count(*) FROM visit_retractions")" 0
+
 export RAPPORT_NOW=2027-01-04T08:00:00Z
 once; rc=$?
 tap_is "a month later: a new period, a new proposal" \
@@ -252,5 +302,26 @@ tap_is "Anna's unanswered proposal still stands for her period" \
     "$(q "SELECT count(*) || '|' || max(state) FROM visit_proposals WHERE customer_id = $anna_id")" "1|moved"
 tap_is "the user's own event still never touched" \
     "$(etag "${plan}dentist.ics")" "$mine_etag"
+
+# ---- edited, then synced (the proposal's etag follows), then forgotten
+
+ben_href=$(q "SELECT href FROM visit_proposals WHERE customer_id = $ben_id AND period = '20270103'")
+tap_ok "client edits Ben's summary" edit_summary "$ben_href" \
+    'Visit: Ben (call first)'
+ben_etag=$(etag "$origin$ben_href")
+once; rc=$?
+tap_is "the sync learns the user's etag" \
+    "$rc|$(q "SELECT etag FROM visit_proposals WHERE customer_id = $ben_id AND period = '20270103'")" \
+    "0|$ben_etag"
+tap_ok "forget Ben" ctl customer forget --yes ben@berger.example
+once; rc=$?
+tap_is "Ben's edited event kept: If-Match on rapport's own etag" \
+    "$rc|$(radicale_curl -o /dev/null -w '%{http_code}' "$origin$ben_href")|$(etag "$origin$ben_href")|$(q "SELECT count(*) FROM visit_retractions")" \
+    "0|200|$ben_etag|0"
+tap_is "its DELETE met the user's change (412)" \
+    "$(grep -c "DELETE .*(If-Match) -> 412" "$T/once.err")" 1
+tap_is "Anna's proposal untouched by the forgets" \
+    "$(q "SELECT count(*) FROM visit_proposals WHERE customer_id = $anna_id")|$(radicale_curl -o /dev/null -w '%{http_code}' "$origin$anna_href")" \
+    "1|200"
 
 tap_done

@@ -1,7 +1,8 @@
 /*
  * Visit proposals in the store (store_visit.h): keys, updates, the event
  * a UID of ours has now, and who is a candidate (a tentative proposal of
- * ours is no visit, an accepted one is; a live proposal is scheduled).
+ * ours is no visit, an accepted one is; a live proposal is scheduled),
+ * and what a forget leaves to retract from the calendar.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,6 +171,111 @@ test_candidates(struct store *st, int64_t anna, int64_t ben)
 }
 
 static void
+propose(struct store *st, int64_t id, const char *period, const char *uid,
+    const char *start, const char *etag)
+{
+	struct store_visit v = { .customer_id = id, .period = period,
+	    .uid = uid, .href = NULL, .etag = etag, .start = testdb_at(start),
+	    .end = testdb_at(start) + 3600 };
+	char href[128];
+
+	snprintf(href, sizeof(href), "/c/v/%s.ics", uid);
+	v.href = href;
+	if (store_visit_add(st, &v) != STORE_OK)
+		abort();
+}
+
+struct rlist {
+	char	 buf[512];
+	int	 n;
+};
+
+static int
+list_retraction(void *arg, const struct store_visit_retraction *r)
+{
+	struct rlist *l = arg;
+	size_t len = strlen(l->buf);
+
+	snprintf(l->buf + len, sizeof(l->buf) - len, "%s%s %s %s",
+	    l->n++ ? "," : "", r->uid, r->href, r->etag);
+	return 0;
+}
+
+static struct rlist
+retractions(struct store *st)
+{
+	struct rlist l = { "", 0 };
+
+	if (store_visit_retractions_foreach(st, list_retraction, &l) !=
+	    STORE_OK)
+		abort();
+	return l;
+}
+
+/* Now is 2026-06-01: Cleo has one proposal of each kind, Dan one. */
+static void
+test_retractions(struct store *st)
+{
+	int64_t cleo = add_customer(st, "Cleo Conrad", "cleo@c.example", 'A');
+	int64_t dan = add_customer(st, "Dan Dietz", "dan@d.example", 'A');
+	char buf[256];
+
+	propose(st, cleo, "1", "r-future", "2026-06-10T09:00:00Z", "\"f1\"");
+	propose(st, cleo, "2", "r-edited", "2026-06-11T09:00:00Z", "\"e1\"");
+	store_visit_update(st, "r-edited", testdb_at("2026-06-11T09:00:00Z"),
+	    0, "\"e2\"", NULL, VISIT_STATE_PROPOSED);
+	propose(st, cleo, "3", "r-late-etag", "2026-06-12T09:00:00Z", NULL);
+	store_visit_update(st, "r-late-etag",
+	    testdb_at("2026-06-12T09:00:00Z"), 0, "\"l1\"", NULL,
+	    VISIT_STATE_PROPOSED);
+	store_visit_update(st, "r-late-etag",
+	    testdb_at("2026-06-12T09:00:00Z"), 0, "\"l2\"", NULL,
+	    VISIT_STATE_PROPOSED);
+	propose(st, cleo, "4", "r-moved", "2026-06-13T09:00:00Z", "\"m1\"");
+	store_visit_update(st, "r-moved", testdb_at("2026-06-14T09:00:00Z"),
+	    0, "\"m2\"", NULL, VISIT_STATE_MOVED);
+	propose(st, cleo, "5", "r-deleted", "2026-06-15T09:00:00Z", "\"d1\"");
+	store_visit_update(st, "r-deleted", testdb_at("2026-06-15T09:00:00Z"),
+	    0, NULL, NULL, VISIT_STATE_DELETED);
+	propose(st, cleo, "6", "r-past", "2026-05-20T09:00:00Z", "\"p1\"");
+	propose(st, cleo, "7", "r-no-etag", "2026-06-16T09:00:00Z", NULL);
+	propose(st, dan, "1", "r-dan", "2026-06-10T11:00:00Z", "\"x1\"");
+	/* Linked to Dan: forget's own rule (events linked only to Cleo)
+	 * would keep them; they name her all the same. */
+	put_event(st, "/c/v/", "r-future", "2026-06-10T09:00:00Z",
+	    EVENT_TENTATIVE, true, dan);
+	put_event(st, "/c/v/", "r-past", "2026-05-20T09:00:00Z",
+	    EVENT_TENTATIVE, true, dan);
+	put_event(st, "/c/v/", "r-dan", "2026-06-10T11:00:00Z",
+	    EVENT_TENTATIVE, true, dan);
+
+	is_int(retractions(st).n, 0, "no retraction before a forget");
+	is_int(store_customer_forget(st, cleo, "test"), STORE_OK,
+	    "forget Cleo");
+	is_str(retractions(st).buf,
+	    "r-edited /c/v/r-edited.ics \"e1\","
+	    "r-future /c/v/r-future.ics \"f1\","
+	    "r-late-etag /c/v/r-late-etag.ics \"l1\"",
+	    "future untouched proposals retracted, with rapport's own etag");
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM events"
+	    " WHERE uid IN ('r-future', 'r-past')"), 0,
+	    "the synced copies of her proposals are gone, past ones too");
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM events"
+	    " WHERE uid = 'r-dan'"), 1, "another's proposal event stays");
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM visit_proposals"
+	    " WHERE customer_id = (SELECT id FROM customers"
+	    " WHERE name = 'Dan Dietz')"), 1, "another's proposal stays");
+	is_str(testdb_str(&tdb, "SELECT group_concat(name) FROM"
+	    " pragma_table_info('visit_retractions')", buf, sizeof(buf)),
+	    "uid,href,etag,created_at", "a retraction says nothing of whom");
+	is_int(store_visit_retraction_done(st, "r-future"), STORE_OK,
+	    "a settled retraction goes");
+	is_int(store_visit_retraction_done(st, "r-future"), STORE_NOTFOUND,
+	    "once");
+	is_int(retractions(st).n, 2, "the others wait");
+}
+
+static void
 test_names(void)
 {
 	char *s = caldav_visits_resource_name("rapport-visit-3-20260501@a.b");
@@ -195,6 +301,7 @@ main(void)
 	add_customer(st, "Gus Graf", "gus@g.example", 0);
 	test_proposals(st, anna);
 	test_candidates(st, anna, ben);
+	test_retractions(st);
 	test_names();
 	testdb_close(&tdb);
 	return tap_done();
