@@ -623,6 +623,7 @@ struct sender_worker {
 	struct imap_session	*sent;		/* for copies to Sent, or NULL */
 	bool			 used;		/* RSET before the next message */
 	bool			 dry_dir_made;
+	int			 inbatch;	/* rows in the open transaction */
 	int64_t			 last_used;
 	/* Over budget until then: claim nothing, every row would wait. */
 	int64_t			 budget_until;
@@ -705,8 +706,10 @@ sender_dry_run(struct sender_worker *w, const struct outbox_row *row,
 {
 	const char *dir = w->env.cfg->send.dry_run;
 	char tmp[4096], path[4096];
-	FILE *f;
-	int rc = -1;
+	const char *p = w->msg.data.buf;
+	size_t left = w->msg.data.len;
+	ssize_t n;
+	int fd, rc = 0;
 
 	if (!w->dry_dir_made && mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		snprintf(err, errlen, "%.200s: %s", dir, strerror(errno));
@@ -715,14 +718,23 @@ sender_dry_run(struct sender_worker *w, const struct outbox_row *row,
 	w->dry_dir_made = true;
 	snprintf(path, sizeof(path), "%s/%lld.eml", dir, (long long)row->id);
 	snprintf(tmp, sizeof(tmp), "%s/.%lld.eml.tmp", dir, (long long)row->id);
-	if ((f = fopen(tmp, "we")) == NULL) {
+	/* Plain write(2): stdio would add an fstat per file (bench/send). */
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0666)) < 0) {
 		snprintf(err, errlen, "%.200s: %s", tmp, strerror(errno));
 		return -1;
 	}
-	if (fwrite(w->msg.data.buf, 1, w->msg.data.len, f) == w->msg.data.len &&
-	    fflush(f) == 0)
-		rc = 0;
-	if (fclose(f) != 0)
+	while (left > 0) {
+		if ((n = write(fd, p, left)) < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -1;
+			break;
+		}
+		p += n;
+		left -= (size_t)n;
+	}
+	if (close(fd) != 0)
 		rc = -1;
 	if (rc == 0 && rename(tmp, path) < 0)
 		rc = -1;
@@ -731,6 +743,31 @@ sender_dry_run(struct sender_worker *w, const struct outbox_row *row,
 		unlink(tmp);
 	}
 	return rc;
+}
+
+/*
+ * A row is claimed, checked and given its Message-ID in one transaction,
+ * committed before the message leaves (sender_deliver): what a crash
+ * finds is a row planned, or sending with the Message-ID it went out
+ * with.  Its end (sent, failed, deferred) is a commit of its own, so a
+ * crash resends only what was in flight.  In dry-run mode nothing
+ * leaves the machine, and SENDER_DRY_BATCH rows share a transaction: a
+ * batch undone by a crash is written again to the same files, and a
+ * commit per row cost more than rendering it (bench/send).
+ */
+#define SENDER_DRY_BATCH	256
+
+/* Commits the open transaction, if any.  -1 if it could not. */
+static int
+sender_batch_end(struct sender_worker *w)
+{
+	if (w->inbatch == 0)
+		return 0;
+	w->inbatch = 0;
+	if (store_commit(w->st) == STORE_OK)
+		return 0;
+	log_warnx("sender account=%s: %s", w->account, store_errmsg(w->st));
+	return -1;
 }
 
 /* Logs a store failure; the row's lease runs out and it comes back. */
@@ -839,6 +876,8 @@ sender_deliver(struct sender_worker *w, const struct outbox_row *row,
 	char err[512];
 	int rc;
 
+	if (sender_batch_end(w) < 0)
+		return -1;	/* not claimed after all */
 	sender_store_unlock(w);
 	if (sender_connect(w, err, sizeof(err)) < 0) {
 		log_warnx("sender account=%s: %s", w->account, err);
@@ -919,7 +958,8 @@ sender_defer(struct sender_worker *w, const struct outbox_row *row,
 
 /* When the account may send one more (budget), or now. */
 static int
-sender_budget(struct sender_worker *w, int64_t now, int64_t *when)
+sender_budget(struct sender_worker *w, int64_t self, int64_t now,
+    int64_t *when)
 {
 	const struct send_config *sc = &w->env.cfg->send;
 	int64_t *times = NULL;
@@ -928,8 +968,8 @@ sender_budget(struct sender_worker *w, int64_t now, int64_t *when)
 	*when = now;
 	if (sc->dry_run || (sc->per_minute <= 0 && sc->per_day <= 0))
 		return 0;
-	if (store_outbox_sent_times(w->st, w->account, now - 86400, &times,
-	    &n) != STORE_OK)
+	if (store_outbox_sent_times(w->st, w->account, now - 86400, now,
+	    self, &times, &n) != STORE_OK)
 		return -1;
 	*when = when_budget(now, times, n, sc->per_minute, sc->per_day);
 	free(times);
@@ -969,7 +1009,7 @@ sender_timing(struct sender_worker *w, const struct outbox_row *row,
 			return sender_defer(w, row, when, "quiet hours") < 0 ?
 			    -1 : 1;
 	}
-	if (sender_budget(w, now, &when) < 0)
+	if (sender_budget(w, row->id, now, &when) < 0)
 		return sender_store_failed(w, row);
 	if (when > now) {
 		w->budget_until = when;
@@ -1055,6 +1095,7 @@ static enum connector_result
 sender_pass(struct sender_worker *w)
 {
 	struct outbox_row row;
+	bool batch = w->env.cfg->send.dry_run != NULL && w->pool == NULL;
 	int rc;
 
 	/* The user's daily agenda (agenda.h): it keeps its own record. */
@@ -1062,29 +1103,46 @@ sender_pass(struct sender_worker *w)
 	    clock_now());
 	while (!sender_stopping(w)) {
 		if (clock_now() < w->budget_until)
-			return CONNECTOR_OK;
+			break;
 		sender_store_lock(w);
+		if (w->inbatch == 0) {
+			if (store_begin(w->st) != STORE_OK) {
+				log_warnx("sender account=%s: %s", w->account,
+				    store_errmsg(w->st));
+				sender_store_unlock(w);
+				return CONNECTOR_RETRY;
+			}
+			w->inbatch = 1;
+		}
 		rc = store_outbox_claim(w->st, w->account, clock_now(),
 		    SENDER_LEASE, &row);
 		if (rc == STORE_NOTFOUND) {
+			rc = sender_batch_end(w);
 			sender_store_unlock(w);
-			return CONNECTOR_OK;
+			return rc < 0 ? CONNECTOR_RETRY : CONNECTOR_OK;
 		}
 		if (rc != STORE_OK) {
 			log_warnx("sender account=%s: %s", w->account,
 			    store_errmsg(w->st));
+			sender_batch_end(w);
 			sender_store_unlock(w);
 			return CONNECTOR_RETRY;
 		}
 		rc = sender_one(w, &row);
+		if (w->inbatch && (!batch || rc != 0 ||
+		    w->inbatch++ == SENDER_DRY_BATCH) && sender_batch_end(w) < 0)
+			rc = -1;
 		sender_store_unlock(w);
 		outbox_row_clear(&row);
 		if (rc < 0)
 			return CONNECTOR_RETRY;
 		if (rc > 0)
-			return CONNECTOR_OK;
+			break;
 	}
-	return CONNECTOR_OK;
+	sender_store_lock(w);
+	rc = sender_batch_end(w);
+	sender_store_unlock(w);
+	return rc < 0 ? CONNECTOR_RETRY : CONNECTOR_OK;
 }
 
 static void

@@ -93,8 +93,10 @@ static const char SQL_OUTBOX_FOREACH[] =
     " AND (?2 = 0 OR " OUTBOX_DUE " < ?2)"
     " ORDER BY " OUTBOX_DUE ", id";
 static const char SQL_OUTBOX_SENT_TIMES[] =
-    "SELECT sent_at FROM outbox WHERE state = 'sent' AND account = ?1"
-    " AND sent_at >= ?2 ORDER BY sent_at";
+    "SELECT CASE state WHEN 'sent' THEN sent_at ELSE ?3 END AS t"
+    " FROM outbox WHERE account = ?1"
+    " AND ((state = 'sent' AND sent_at >= ?2)"
+    "  OR (state = 'sending' AND id <> ?4)) ORDER BY t";
 static const char SQL_OUTBOX_NEXT_DUE[] =
     "SELECT min(CASE WHEN state = 'planned' THEN " OUTBOX_DUE
     " ELSE max(" OUTBOX_DUE ", coalesce(lease_until, 0)) END)"
@@ -339,7 +341,7 @@ store_outbox_foreach(struct store *st, const char *states, int64_t until,
 
 int
 store_outbox_sent_times(struct store *st, const char *account, int64_t since,
-    int64_t **times, size_t *n)
+    int64_t now, int64_t self, int64_t **times, size_t *n)
 {
 	sqlite3_stmt *stmt = store_stmt(st, SQL_OUTBOX_SENT_TIMES);
 	size_t cap = 0;
@@ -351,6 +353,8 @@ store_outbox_sent_times(struct store *st, const char *account, int64_t since,
 		return STORE_ERROR;
 	store_bind_text(stmt, 1, account);
 	sqlite3_bind_int64(stmt, 2, since);
+	sqlite3_bind_int64(stmt, 3, now);
+	sqlite3_bind_int64(stmt, 4, self);
 	while ((rc = store_step(st, stmt, "outbox sent times")) == STORE_OK) {
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 64;

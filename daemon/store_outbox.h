@@ -84,10 +84,15 @@ int store_outbox_get(struct store *st, int64_t id, struct outbox_row *out);
 int store_outbox_foreach(struct store *st, const char *states, int64_t until,
     int (*fn)(void *ctx, const struct outbox_row *r), void *ctx);
 
-/* Send times (ascending) of an account's messages since `since`, for the
- * budget (when_budget()).  *times is malloc'd. */
+/*
+ * Send times (ascending) of an account's messages since `since`, for the
+ * budget (when_budget()).  Rows other connections are sending now (state
+ * sending, other than the row self) count as sent at now, so that
+ * parallel connections cannot each spend the last unit of a budget.
+ * *times is malloc'd.
+ */
 int store_outbox_sent_times(struct store *st, const char *account,
-    int64_t since, int64_t **times, size_t *n);
+    int64_t since, int64_t now, int64_t self, int64_t **times, size_t *n);
 
 /* The earliest time a planned row (or an expired lease) becomes due:
  * when a sender has to look again.  STORE_NOTFOUND if nothing waits. */

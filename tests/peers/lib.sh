@@ -145,6 +145,7 @@ peers_cleanup() {
 		eval "$h" || true
 	done
 	[ -n "${SMTP_SINK_PID:-}" ] && smtp_sink_stop >/dev/null 2>&1
+	[ -n "${OAUTH_ENDPOINT_PID:-}" ] && oauth_endpoint_stop >/dev/null 2>&1
 	[ -n "${RADICALE_PID:-}" ] && radicale_stop >/dev/null 2>&1
 	[ -n "${DOVECOT_PID:-}" ] && dovecot_stop >/dev/null 2>&1
 	if [ -n "${PEERS_DIR:-}" ] && [ -d "$PEERS_DIR" ]; then
@@ -351,8 +352,20 @@ dovecot_users() {
 }
 
 dovecot_write_conf() {
-	local d=$1 dh=
+	local d=$1 dh='' mechs='plain login' oauth_passdb=''
 	[ -r /usr/share/dovecot/dh.pem ] && dh="ssl_dh = </usr/share/dovecot/dh.pem"
+	if [ -n "${DOVECOT_OAUTH2_MODE:-}" ]; then
+		dovecot_write_oauth2 "$d" || return 1
+		mechs="plain login xoauth2 oauthbearer"
+		# First, and for the token mechanisms only.  (The
+		# passwd-file stays unrestricted: doveadm's user lookups
+		# need a passdb that no mechanism filter skips.)
+		oauth_passdb="passdb {
+	  driver = oauth2
+	  mechanisms = xoauth2 oauthbearer
+	  args = $d/oauth2.conf.ext
+	}"
+	fi
 	cat >"$DOVECOT_CONF" <<-EOF
 	# Private Dovecot for rapport's tests; written by tests/peers/lib.sh.
 	instance_name = $DOVECOT_INSTANCE
@@ -374,11 +387,12 @@ dovecot_write_conf() {
 	ssl_min_protocol = TLSv1.2
 	# LOGIN is allowed on the plain port too (STARTTLS is offered).
 	disable_plaintext_auth = no
-	auth_mechanisms = plain login
+	auth_mechanisms = $mechs
 	auth_verbose = yes
 	# Tests try wrong passwords on purpose: answer at once.
 	auth_failure_delay = 0
 
+	$oauth_passdb
 	passdb {
 	  driver = passwd-file
 	  args = username_format=%u $d/users
@@ -422,6 +436,26 @@ dovecot_write_conf() {
 	EOF
 }
 
+# dovecot_write_oauth2 DIR: the oauth2 passdb's settings (opt-in: see
+# dovecot_start), asking the endpoint of oauth_endpoint_start about each
+# token; $DOVECOT_OAUTH2_MODE is Dovecot's introspection_mode (get, post
+# or auth).  Dovecot 2.3 appends the token to the URL in mode get.
+dovecot_write_oauth2() {
+	local d=$1 url
+	: "${OAUTH_ENDPOINT_PORT:?call oauth_endpoint_start first}"
+	url=http://127.0.0.1:$OAUTH_ENDPOINT_PORT/introspect
+	[ "$DOVECOT_OAUTH2_MODE" = get ] && url="$url?token="
+	cat >"$d/oauth2.conf.ext" <<-EOF
+	introspection_mode = $DOVECOT_OAUTH2_MODE
+	introspection_url = $url
+	username_attribute = username
+	active_attribute = active
+	active_value = true
+	timeout_msecs = 5000
+	EOF
+	chmod 0644 "$d/oauth2.conf.ext"
+}
+
 # dovecot_add_user USER PASS: Dovecot re-reads the passwd-file when it
 # changes, so this works while it runs.
 dovecot_add_user() {
@@ -437,6 +471,9 @@ dovecot_add_user() {
 
 # dovecot_start USER PASS: IMAP on $DOVECOT_IMAP_PORT (STARTTLS offered) and
 # IMAPS on $DOVECOT_IMAPS_PORT, certificate signed by $PEERS_CA_FILE.
+# With DOVECOT_OAUTH2_MODE=get|post|auth set (after oauth_endpoint_start),
+# XOAUTH2 and OAUTHBEARER are offered too, each token checked by the
+# endpoint (an oauth2 passdb); PLAIN and LOGIN keep working as without it.
 dovecot_start() {
 	local user=${1:-alice} pass=${2:-secret} d=$PEERS_DIR/dovecot
 	: "${PEERS_DIR:?call peers_setup first}"
@@ -670,7 +707,9 @@ radicale_put() {
 # $SMTP_SINK_PORT recording each accepted message as $SMTP_SINK_DIR/<n>.eml
 # and a line in $SMTP_SINK_INDEX.  With USER and PASS, AUTH PLAIN/LOGIN is
 # required; options: --starttls, --require-starttls, --implicit-tls,
-# --auth-optional (see smtp-sink.py --help).
+# --auth-optional, --xoauth2-tokens FILE (AUTH XOAUTH2 for FILE's "TOKEN
+# USER" lines, e.g. $OAUTH_TOKENS; attempts in $SMTP_SINK_DIR/xoauth2.log)
+# (see smtp-sink.py --help).
 smtp_sink_start() {
 	local d=$PEERS_DIR/smtp args=()
 	: "${PEERS_DIR:?call peers_setup first}"
@@ -738,4 +777,54 @@ smtp_sink_find() {
 	awk -F '\t' -v id="$1" -v dir="$SMTP_SINK_DIR" \
 	    '$1 == id { print dir "/" $4; found = 1 } END { exit !found }' \
 	    "$SMTP_SINK_INDEX"
+}
+
+# ---------------------------------------------------------------- OAuth 2.0
+
+# oauth_endpoint_start: a token introspection endpoint (oauth-endpoint.py)
+# on $OAUTH_ENDPOINT_PORT for Dovecot's oauth2 passdb (DOVECOT_OAUTH2_MODE,
+# see dovecot_start).  It answers {"active": true, "username": USER} for
+# the tokens of $OAUTH_TOKENS ("TOKEN USER" lines, read per request) and
+# 401 otherwise, and records each request in $OAUTH_ENDPOINT_RECORD
+# ("active USER TOKEN" or "refused TOKEN").
+oauth_endpoint_start() {
+	local d=$PEERS_DIR/oauth
+	: "${PEERS_DIR:?call peers_setup first}"
+	mkdir -p "$d" || return 1
+	OAUTH_TOKENS=$d/tokens
+	OAUTH_ENDPOINT_RECORD=$d/requests
+	OAUTH_ENDPOINT_LOG=$d/endpoint.log
+	: >"$OAUTH_TOKENS"
+	: >"$OAUTH_ENDPOINT_RECORD"
+	OAUTH_ENDPOINT_PORT=$(peer_port) || return 1
+	export OAUTH_TOKENS OAUTH_ENDPOINT_RECORD OAUTH_ENDPOINT_LOG \
+	    OAUTH_ENDPOINT_PORT
+	"$PEERS_PYTHON" "$PEERS_LIBDIR/oauth-endpoint.py" \
+	    --port "$OAUTH_ENDPOINT_PORT" --tokens "$OAUTH_TOKENS" \
+	    --log "$OAUTH_ENDPOINT_RECORD" >>"$OAUTH_ENDPOINT_LOG" 2>&1 &
+	OAUTH_ENDPOINT_PID=$!
+	export OAUTH_ENDPOINT_PID
+	if ! wait_for_port "$OAUTH_ENDPOINT_PORT" 10 "$OAUTH_ENDPOINT_PID"; then
+		cat "$OAUTH_ENDPOINT_LOG" >&2
+		oauth_endpoint_stop
+		return 1
+	fi
+}
+
+oauth_endpoint_stop() {
+	[ -n "${OAUTH_ENDPOINT_PID:-}" ] || return 0
+	peers_stop_pid "$OAUTH_ENDPOINT_PID"
+	wait_for_port_closed "$OAUTH_ENDPOINT_PORT" 5
+	OAUTH_ENDPOINT_PID=
+}
+
+# oauth_token_grant TOKEN USER: the endpoint accepts TOKEN for USER from now.
+oauth_token_grant() {
+	printf '%s %s\n' "$1" "$2" >>"$OAUTH_TOKENS"
+}
+
+# oauth_token_revoke TOKEN: the endpoint refuses TOKEN from now.
+oauth_token_revoke() {
+	local f=$OAUTH_TOKENS
+	awk -v t="$1" '$1 != t' "$f" >"$f.tmp.$$" && mv "$f.tmp.$$" "$f"
 }

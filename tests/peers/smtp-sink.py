@@ -25,24 +25,102 @@ count is decremented in the file) or a recipient address (refused at RCPT
 TO).  A line that starts with the code means "*".  Remove the file to
 accept everything again.
 
+With --xoauth2-tokens FILE, AUTH XOAUTH2 is offered too: the initial
+response "user=USER^Aauth=Bearer TOKEN^A^A" (base64) is accepted when
+"TOKEN USER" is a line of FILE (read at every AUTH, so a test grants and
+revokes tokens while the sink runs).  A refused token gets the usual 334
+with a base64 JSON error; after the client's empty answer, 535.  Each
+attempt appends "ok USER TOKEN" or "refused USER TOKEN" to DIR/xoauth2.log
+(a test record: it holds the tokens).
+
 Runs on Debian's /usr/bin/python3 with python3-aiosmtpd.
 """
 
 import argparse
 import asyncio
+import base64
+import binascii
+import collections
 import hmac
+import json
 import os
 import signal
 import ssl
 import sys
 
-from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword
 
 
 class Sink(SMTP):
     # aiosmtpd answers "500 Line too long" above 1,000 bytes; real servers
     # and real mail (long HTML lines) go well beyond.
     line_length_limit = 1 << 20
+
+
+def xoauth2_lookup(path, user, token):
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                words = line.split()
+                if len(words) == 2 and words[0] == token and words[1] == user:
+                    return True
+    except FileNotFoundError:
+        pass
+    return False
+
+
+class XOAuth2Sink(Sink):
+    """The sink with AUTH XOAUTH2 (--xoauth2-tokens)."""
+
+    tokens_path = None
+    record_path = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Real bearer tokens run past 1,500 characters, and aiosmtpd
+        # refuses command lines above 512 bytes; per instance, because
+        # the class's dict is shared and cleared by every __init__.
+        self.command_size_limits = collections.defaultdict(
+            lambda: self.command_size_limit)
+        self.command_size_limits["AUTH"] = 1 << 16
+
+    def xoauth2_record(self, verdict, user, token):
+        with open(self.record_path, "a", encoding="utf-8") as f:
+            f.write("%s %s %s\n" % (verdict, user or "-", token or "-"))
+
+    async def auth_XOAUTH2(self, _, args):
+        if len(args) == 1:
+            raw = await self.challenge_auth("")
+            if raw is MISSING:
+                return AuthResult(success=False)
+        else:
+            try:
+                raw = base64.b64decode(args[1].encode(), validate=True)
+            except (binascii.Error, ValueError):
+                await self.push("501 5.5.2 Can't decode base64")
+                return AuthResult(success=False, handled=True)
+        fields = {}
+        for part in raw.split(b"\x01"):
+            key, sep, value = part.partition(b"=")
+            if sep:
+                fields[key.decode("utf-8", "replace")] = \
+                    value.decode("utf-8", "replace")
+        user = fields.get("user")
+        auth = fields.get("auth", "")
+        token = auth[7:] if auth[:7].lower() == "bearer " else None
+        well_formed = raw.endswith(b"\x01\x01") and user and token
+        if well_formed and xoauth2_lookup(self.tokens_path, user, token):
+            self.xoauth2_record("ok", user, token)
+            return AuthResult(success=True,
+                              auth_data=LoginPassword(user.encode(), b""))
+        self.xoauth2_record("refused", user, token)
+        # As Gmail does: the error as a challenge, then 535 after the
+        # client's empty line.
+        error = json.dumps({"status": "401", "schemes": "bearer",
+                            "scope": "https://mail.example/"})
+        await self.challenge_auth(error)
+        return AuthResult(success=False, handled=False,
+                          message="535 5.7.8 Username and token not accepted")
 
 
 def parse_fail_file(path):
@@ -175,6 +253,8 @@ def main():
                    help="folder for <n>.eml, index and the fail file")
     p.add_argument("--user", help="the one login AUTH accepts")
     p.add_argument("--password-file", help="its password (first line)")
+    p.add_argument("--xoauth2-tokens",
+                   help='offer AUTH XOAUTH2 for the "TOKEN USER" lines here')
     p.add_argument("--auth-optional", action="store_true",
                    help="with --user, also accept mail without AUTH")
     p.add_argument("--cert", help="PEM certificate for STARTTLS/implicit TLS")
@@ -202,9 +282,15 @@ def main():
 
     os.makedirs(a.dir, exist_ok=True)
     handler = Handler(a.dir)
+    sink = Sink
+    if a.xoauth2_tokens:
+        sink = XOAuth2Sink
+        sink.tokens_path = a.xoauth2_tokens
+        sink.record_path = os.path.join(a.dir, "xoauth2.log")
+    auth_required = bool(a.user or a.xoauth2_tokens) and not a.auth_optional
 
     def factory():
-        return Sink(handler,
+        return sink(handler,
                     hostname="localhost",
                     ident="rapport test SMTP sink",
                     data_size_limit=64 << 20,
@@ -213,7 +299,7 @@ def main():
                     tls_context=None if a.implicit_tls else context,
                     require_starttls=a.require_starttls,
                     authenticator=make_authenticator(a.user, password),
-                    auth_required=bool(a.user) and not a.auth_optional,
+                    auth_required=auth_required,
                     auth_require_tls=a.require_starttls)
 
     loop = asyncio.new_event_loop()

@@ -260,18 +260,42 @@ test_sent_times(struct store *st, int64_t kim)
 		outbox_row_clear(&r);
 	}
 	is_int(store_outbox_sent_times(st, "main",
-	    testdb_at("2026-05-31T00:00:00Z"),
-	    &t, &n), STORE_OK, "sent times of an account");
+	    testdb_at("2026-05-31T00:00:00Z"), testdb_at("2026-06-01T00:01:00Z"),
+	    0, &t, &n), STORE_OK, "sent times of an account");
 	is_int(n, 2, "only that account's, only since then");
 	ok(n == 2 && t[0] == testdb_at("2026-06-01T00:00:10Z") &&
 	    t[1] == testdb_at("2026-06-01T00:00:20Z"), "ascending");
 	free(t);
 	store_outbox_sent_times(st, "main", testdb_at("2026-06-01T00:00:15Z"),
-	    &t, &n);
+	    testdb_at("2026-06-01T00:01:00Z"), 0, &t, &n);
 	is_int(n, 1, "a later start leaves fewer");
 	free(t);
-	store_outbox_sent_times(st, "nobody", 0, &t, &n);
+	store_outbox_sent_times(st, "nobody", 0, 0, 0, &t, &n);
 	ok(n == 0 && t == NULL, "an account that sent nothing");
+
+	/* Two rows claimed by two connections: each sees the other's. */
+	for (int i = 0; i < 2; i++) {
+		snprintf(occ, sizeof(occ), "nl:fly%d", i);
+		plan(st, "newsletter", "budget", kim, occ,
+		    "2026-06-01T00:00:00Z", &id);
+	}
+	store_outbox_claim(st, "main", testdb_at("2026-06-01T00:01:00Z"), 600,
+	    &r);
+	id = r.id;
+	outbox_row_clear(&r);
+	store_outbox_claim(st, "main", testdb_at("2026-06-01T00:01:00Z"), 600,
+	    &r);
+	store_outbox_sent_times(st, "main", testdb_at("2026-05-31T00:00:00Z"),
+	    testdb_at("2026-06-01T00:01:00Z"), r.id, &t, &n);
+	is_int(n, 3, "a row another connection is sending counts");
+	ok(n == 3 && t[2] == testdb_at("2026-06-01T00:01:00Z"),
+	    "... as sent now, last");
+	free(t);
+	store_outbox_sent_times(st, "main", testdb_at("2026-05-31T00:00:00Z"),
+	    testdb_at("2026-06-01T00:01:00Z"), id, &t, &n);
+	is_int(n, 3, "... seen from either row, never itself");
+	free(t);
+	outbox_row_clear(&r);
 }
 
 static void
