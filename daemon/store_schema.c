@@ -516,6 +516,15 @@ static const char store_schema_v7[] =
 "UPDATE visit_proposals SET own_etag = etag WHERE state = 'proposed';"
 "PRAGMA user_version = 7;";
 
+/*
+ * Threading a reply to what rapport sent looks the outbox up by
+ * Message-ID for every message that refers to one (store_message.c).
+ */
+static const char store_schema_v8[] =
+"CREATE INDEX outbox_by_message_id ON outbox(message_id)"
+"  WHERE message_id IS NOT NULL;"
+"PRAGMA user_version = 8;";
+
 const struct store_migration store_migrations[] = {
 	{ store_schema_v1 },
 	{ store_schema_v2 },
@@ -524,6 +533,7 @@ const struct store_migration store_migrations[] = {
 	{ store_schema_v5 },
 	{ store_schema_v6 },
 	{ store_schema_v7 },
+	{ store_schema_v8 },
 };
 
 const int store_schema_version =
