@@ -5,11 +5,14 @@
 #include "caldav.h"
 
 #include <curl/curl.h>
+#include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "caldav_cache.h"
 #include "caldav_http.h"
 #include "caldav_link.h"
 #include "caldav_visits.h"
@@ -32,15 +35,6 @@ static const char PROPFIND_ETAGS[] =
     "<d:propfind xmlns:d=\"DAV:\"><d:prop><d:getetag/></d:prop>"
     "</d:propfind>\n";
 
-struct caldav_cal {
-	char	*href;		/* as the server names it: the store's key */
-	char	*url;
-	char	*name;		/* display name, else href */
-	char	*color;
-	char	*ctag;		/* from discovery; used once */
-	bool	 sync;		/* sync-collection offered */
-};
-
 struct caldav {
 	struct connector_ctx		*ctx;
 	const struct caldav_account	*acct;
@@ -48,6 +42,9 @@ struct caldav {
 	struct caldav_http		*http;
 	struct caldav_cal		*cals;
 	size_t				 ncals;
+	int64_t				 disc_at;	/* when cals were found */
+	bool				 cached;	/* cals read from the store */
+	bool				 stale;		/* a calendar moved or went */
 	struct linker			*lk;
 	struct linker_lookup		 lu;
 	struct caldav_linker		*cl;	/* per pass, made on first use */
@@ -368,14 +365,7 @@ cal_add(struct caldav *cd, const char *base, const struct dav_response *resp)
 static void
 cals_free(struct caldav *cd)
 {
-	for (size_t i = 0; i < cd->ncals; i++) {
-		free(cd->cals[i].href);
-		free(cd->cals[i].url);
-		free(cd->cals[i].name);
-		free(cd->cals[i].color);
-		free(cd->cals[i].ctag);
-	}
-	free(cd->cals);
+	caldav_cals_free(cd->cals, cd->ncals);
 	cd->cals = NULL;
 	cd->ncals = 0;
 }
@@ -410,12 +400,14 @@ caldav_calendars(struct caldav *cd, const char *home)
 }
 
 static enum connector_result
-caldav_discover(struct caldav *cd)
+caldav_discover_fresh(struct caldav *cd)
 {
 	char *principal = NULL, *home = NULL;
 	enum connector_result res;
 
 	cals_free(cd);
+	cd->cached = false;
+	cd->disc_at = clock_now();
 	res = caldav_principal(cd, &principal);
 	if (res == CONNECTOR_OK && principal != NULL)
 		res = caldav_find_href(cd, principal, dav_xml_propfind_home_set,
@@ -447,6 +439,92 @@ caldav_discover(struct caldav *cd)
 	free(principal);
 	free(home);
 	return res;
+}
+
+/* The discovery cursor: written after a discovery that found calendars,
+ * emptied when one of them moved or went. */
+static void
+caldav_cache_save(struct caldav *cd, bool valid)
+{
+	char *text = valid ? caldav_cache_encode(cd->acct, cd->disc_at,
+	    cd->cals, cd->ncals) : NULL;
+
+	if (store_cursor_set(cd->ctx->store, "caldav", cd->account, "",
+	    "discovery", text) != STORE_OK)
+		log_warnx("caldav account=%s: discovery cursor: %s",
+		    cd->account, store_errmsg(cd->ctx->store));
+	free(text);
+}
+
+/* The calendars of the last discovery, if it is recent and for this
+ * configuration. */
+static bool
+caldav_cache_load(struct caldav *cd)
+{
+	char *text = NULL;
+	int64_t at, now = clock_now();
+	int rc;
+
+	rc = store_cursor_get(cd->ctx->store, "caldav", cd->account, "",
+	    "discovery", &text);
+	if (rc == STORE_OK && text != NULL)
+		rc = caldav_cache_decode(text, cd->acct, &at, &cd->cals,
+		    &cd->ncals) == 0 ? STORE_OK : STORE_NOTFOUND;
+	else if (rc == STORE_OK)
+		rc = STORE_NOTFOUND;
+	free(text);
+	if (rc != STORE_OK)
+		return false;
+	if (at > now || now - at >= CALDAV_REDISCOVER_SECS) {
+		cals_free(cd);
+		return false;
+	}
+	cd->disc_at = at;
+	cd->cached = true;
+	log_debug("caldav account=%s: %zu calendars from the discovery of "
+	    "%" PRId64 " s ago", cd->account, cd->ncals, now - at);
+	return true;
+}
+
+/*
+ * The calendars to sync: remembered ones unless fresh is asked, the
+ * remembered discovery is a day old or the configuration changed.
+ */
+static enum connector_result
+caldav_discover(struct caldav *cd, bool fresh)
+{
+	enum connector_result res;
+
+	cals_free(cd);
+	if (!fresh && caldav_cache_load(cd))
+		return CONNECTOR_OK;
+	res = caldav_discover_fresh(cd);
+	if (res == CONNECTOR_OK && cd->ncals > 0)
+		caldav_cache_save(cd, true);
+	return res;
+}
+
+/*
+ * Whether an answer about a calendar says the calendar is not where
+ * discovery put it: gone (404, 410), forbidden now (403 to a request that
+ * carried no sync-token), or redirected elsewhere.  Discovery is then done
+ * again.
+ */
+static bool
+caldav_moved(struct caldav *cd, const struct caldav_cal *cal,
+    const struct caldav_reply *r, bool tokenless)
+{
+	bool moved = r->code == 404 || r->code == 410 ||
+	    (r->code == 403 && tokenless) || (r->code >= 300 && r->code < 400) ||
+	    (r->url != NULL && strcmp(r->url, cal->url) != 0);
+
+	if (moved && !cd->stale)
+		log_notice("caldav account=%s calendar=%s: HTTP %ld at %s: "
+		    "calendar moved or gone, discovering again", cd->account,
+		    cal->name, r->code, r->url ? r->url : cal->url);
+	if (moved)
+		cd->stale = true;
+	return moved;
 }
 
 /* ------------------------------------------------------------- storing */
@@ -579,21 +657,82 @@ caldav_store_tail(struct caldav *cd, const struct caldav_cal *cal,
 	return rc;
 }
 
-static enum connector_result
-caldav_multiget(struct caldav *cd, const struct caldav_cal *cal,
-    char *const *hrefs, size_t n, struct dav_multistatus *ms)
-{
-	struct caldav_reply r;
-	char *body = dav_xml_multiget((const char *const *)hrefs, n);
-	enum connector_result res;
+/*
+ * One calendar-multiget, run on a thread of its own so that the server
+ * answers (and we parse) the next batch while this one is being stored:
+ * the two used to take turns.  While it runs, the thread has cd->http to
+ * itself and reads only cd->account; everything else of cd stays the
+ * main thread's, and the answer's status is judged after the join.
+ */
+struct mget {
+	struct caldav		*cd;
+	const struct caldav_cal	*cal;
+	char *const		*hrefs;
+	size_t			 n;
+	struct caldav_reply	 r;	/* status and URL; body dropped */
+	struct dav_multistatus	 ms;
+	enum connector_result	 res;
+	pthread_t		 th;
+	bool			 running;
+};
 
-	res = caldav_req(cd, "REPORT", cal->url, "1", body, &r);
+static void *
+mget_main(void *arg)
+{
+	struct mget *m = arg;
+	char *body = dav_xml_multiget((const char *const *)m->hrefs, m->n);
+
+	m->res = caldav_req(m->cd, "REPORT", m->cal->url, "1", body, &m->r);
 	free(body);
-	if (res == CONNECTOR_OK &&
-	    caldav_parse(cd, &r, "calendar-multiget", ms) < 0)
-		res = CONNECTOR_RETRY;
-	caldav_reply_free(&r);
-	return res;
+	if (m->res == CONNECTOR_OK &&
+	    caldav_parse(m->cd, &m->r, "calendar-multiget", &m->ms) < 0)
+		m->res = CONNECTOR_RETRY;
+	strbuf_free(&m->r.body);
+	return NULL;
+}
+
+static void
+mget_start(struct mget *m, struct caldav *cd, const struct caldav_cal *cal,
+    char *const *hrefs, size_t n)
+{
+	memset(m, 0, sizeof(*m));
+	m->cd = cd;
+	m->cal = cal;
+	m->hrefs = hrefs;
+	m->n = n;
+	m->res = CONNECTOR_OK;
+	if (n == 0)
+		return;
+	/* Without a thread, the same work in turn. */
+	if (pthread_create(&m->th, NULL, mget_main, m) == 0)
+		m->running = true;
+	else
+		mget_main(m);
+}
+
+/* The answer of mget_start's request, in *ms (the caller's to free). */
+static enum connector_result
+mget_finish(struct mget *m, struct dav_multistatus *ms)
+{
+	if (m->running)
+		pthread_join(m->th, NULL);
+	m->running = false;
+	if (m->n > 0 && m->r.code != 0)
+		caldav_moved(m->cd, m->cal, &m->r, true);
+	caldav_reply_free(&m->r);
+	*ms = m->ms;
+	memset(&m->ms, 0, sizeof(m->ms));
+	return m->res;
+}
+
+/* A request in flight whose answer is no longer wanted. */
+static void
+mget_abandon(struct mget *m)
+{
+	struct dav_multistatus ms;
+
+	mget_finish(m, &ms);
+	dav_multistatus_free(&ms);
 }
 
 static enum connector_result
@@ -613,40 +752,65 @@ caldav_commit(struct caldav *cd, const struct caldav_cal *cal, int rc)
  * Fetches what the listing asks for, CALDAV_MULTIGET_BATCH resources per
  * request and transaction; the last one also carries the tail.
  */
+static size_t
+batch_at(const struct listing *l, size_t at)
+{
+	size_t n = l->nfetch - at;
+
+	return n > CALDAV_MULTIGET_BATCH ? CALDAV_MULTIGET_BATCH : n;
+}
+
+/* One batch's answer (and, with the last, the tail) in one transaction. */
+static enum connector_result
+caldav_apply_batch(struct caldav *cd, const struct caldav_cal *cal,
+    struct dav_multistatus *ms, bool last, struct listing *l,
+    struct known *k, const char *key, const char *cursor)
+{
+	int rc;
+
+	if (store_begin(cd->ctx->store) != STORE_OK) {
+		dav_multistatus_free(ms);
+		return caldav_commit(cd, cal, STORE_ERROR);
+	}
+	rc = caldav_store_batch(cd, cal, ms);
+	dav_multistatus_free(ms);
+	if (rc == STORE_OK && last)
+		rc = caldav_store_tail(cd, cal, l, k, key, cursor);
+	return caldav_commit(cd, cal, rc);
+}
+
 static enum connector_result
 caldav_apply(struct caldav *cd, const struct caldav_cal *cal,
     struct listing *l, struct known *k, const char *key, const char *cursor)
 {
 	struct dav_multistatus ms;
+	struct mget m;
 	enum connector_result res;
-	size_t at = 0, n;
-	int rc;
+	size_t at = 0, n = batch_at(l, 0), next;
 
+	mget_start(&m, cd, cal, l->fetch, n);
 	do {
-		n = l->nfetch - at;
-		if (n > CALDAV_MULTIGET_BATCH)
-			n = CALDAV_MULTIGET_BATCH;
-		memset(&ms, 0, sizeof(ms));
-		if (n > 0 && (res = caldav_multiget(cd, cal, l->fetch + at, n,
-		    &ms)) != CONNECTOR_OK)
-			return res;
-		if (store_begin(cd->ctx->store) != STORE_OK) {
+		if ((res = mget_finish(&m, &ms)) != CONNECTOR_OK) {
 			dav_multistatus_free(&ms);
-			return caldav_commit(cd, cal, STORE_ERROR);
-		}
-		rc = caldav_store_batch(cd, cal, &ms);
-		dav_multistatus_free(&ms);
-		at += n;
-		if (rc == STORE_OK && at == l->nfetch)
-			rc = caldav_store_tail(cd, cal, l, k, key, cursor);
-		if ((res = caldav_commit(cd, cal, rc)) != CONNECTOR_OK)
 			return res;
-		if (l->nfetch > 0)
+		}
+		next = at + n;
+		n = batch_at(l, next);
+		mget_start(&m, cd, cal, l->fetch + next, n);
+		res = caldav_apply_batch(cd, cal, &ms, next == l->nfetch, l, k,
+		    key, cursor);
+		at = next;
+		if (res == CONNECTOR_OK && l->nfetch > 0)
 			caldav_status(cd, "calendar %s: %zu of %zu", cal->name,
 			    at, l->nfetch);
-		if (connector_stopping(cd->ctx))
-			return CONNECTOR_RETRY;
+		if (res == CONNECTOR_OK && connector_stopping(cd->ctx))
+			res = CONNECTOR_RETRY;
+		if (res != CONNECTOR_OK) {
+			mget_abandon(&m);
+			return res;
+		}
 	} while (at < l->nfetch);
+	mget_abandon(&m);	/* started for nothing: n == 0 */
 	return CONNECTOR_OK;
 }
 
@@ -728,6 +892,7 @@ caldav_sync_round(struct caldav *cd, const struct caldav_cal *cal,
 	free(body);
 	if (res != CONNECTOR_OK)
 		return res;
+	caldav_moved(cd, cal, &r, *token == NULL || **token == '\0');
 	if (!l->full && token_rejected(r.code)) {
 		log_notice("caldav account=%s calendar=%s: sync-token refused "
 		    "(HTTP %ld): full listing", cd->account, cal->name, r.code);
@@ -816,6 +981,8 @@ caldav_ctag(struct caldav *cd, struct caldav_cal *cal, char **ctag)
 	body = dav_xml_propfind_calendars();
 	res = caldav_req(cd, "PROPFIND", cal->url, "0", body, &r);
 	free(body);
+	if (res == CONNECTOR_OK)
+		caldav_moved(cd, cal, &r, true);
 	if (res == CONNECTOR_OK && caldav_parse(cd, &r, "PROPFIND", &ms) == 0) {
 		for (size_t i = 0; i < ms.n && *ctag == NULL; i++)
 			if (ms.v[i].ctag != NULL)
@@ -924,9 +1091,46 @@ caldav_visits(struct caldav *cd)
 
 /* Every watched calendar once; one that fails does not stop the rest. */
 static enum connector_result
-caldav_pass(struct caldav *cd)
+caldav_sync_all(struct caldav *cd)
 {
 	enum connector_result res = CONNECTOR_OK, r;
+
+	cd->stale = false;
+	for (size_t i = 0; i < cd->ncals; i++) {
+		r = caldav_sync_calendar(cd, &cd->cals[i]);
+		res = caldav_worse(res, r);
+		if (r == CONNECTOR_FATAL || connector_stopping(cd->ctx))
+			break;
+	}
+	return res;
+}
+
+/*
+ * A calendar that moved or went: the remembered discovery is dropped, and
+ * if the calendars came from it, found again and synced once more.
+ */
+static enum connector_result
+caldav_resync_moved(struct caldav *cd, enum connector_result res)
+{
+	bool cached = cd->cached;
+
+	if (!cd->stale || res == CONNECTOR_FATAL ||
+	    connector_stopping(cd->ctx))
+		return res;
+	caldav_cache_save(cd, false);
+	if (!cached) {
+		cd->disc_at = 0;	/* the next pass discovers */
+		return res;
+	}
+	if ((res = caldav_discover(cd, true)) != CONNECTOR_OK)
+		return res;
+	return caldav_sync_all(cd);
+}
+
+static enum connector_result
+caldav_pass(struct caldav *cd)
+{
+	enum connector_result res;
 	int64_t now = clock_now();
 	char err[256];
 
@@ -934,14 +1138,13 @@ caldav_pass(struct caldav *cd)
 		log_warnx("caldav account=%s: %s", cd->account, err);
 		return CONNECTOR_FATAL;
 	}
+	if ((now - cd->disc_at >= CALDAV_REDISCOVER_SECS ||
+	    now < cd->disc_at) &&
+	    (res = caldav_discover(cd, true)) != CONNECTOR_OK)
+		return res;
 	cd->from = now - (int64_t)cd->acct->window_past * 86400;
 	cd->to = now + (int64_t)cd->acct->window_future * 86400;
-	for (size_t i = 0; i < cd->ncals; i++) {
-		r = caldav_sync_calendar(cd, &cd->cals[i]);
-		res = caldav_worse(res, r);
-		if (r == CONNECTOR_FATAL || connector_stopping(cd->ctx))
-			break;
-	}
+	res = caldav_resync_moved(cd, caldav_sync_all(cd));
 	caldav_linker_free(cd->cl);
 	cd->cl = NULL;
 	if (res == CONNECTOR_OK)
@@ -990,7 +1193,7 @@ caldav_start(struct caldav *cd)
 		log_warnx("caldav account=%s: %s", cd->account, err);
 		return CONNECTOR_FATAL;
 	}
-	return caldav_discover(cd);
+	return caldav_discover(cd, false);
 }
 
 static enum connector_result

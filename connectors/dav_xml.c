@@ -76,8 +76,15 @@ repair(const char *buf, size_t len, size_t *outlen)
 	struct strbuf sb;
 	size_t i = 0, n, clean = 0;
 
-	while (i < len && (n = utf8_xml_char(s + i, len - i)) > 0)
-		i += n;
+	/* Printable ASCII first, without the call: nearly all of it. */
+	while (i < len) {
+		if (s[i] >= 0x20 && s[i] < 0x80)
+			i++;
+		else if ((n = utf8_xml_char(s + i, len - i)) > 0)
+			i += n;
+		else
+			break;
+	}
 	if (i == len)
 		return NULL;
 	strbuf_init(&sb, 0);

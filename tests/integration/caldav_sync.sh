@@ -1,9 +1,11 @@
 #!/bin/bash
 # The CalDAV connector against a private Radicale: discovery, the initial
 # and incremental sync-collection, a deletion, a no-change re-sync in one
-# REPORT, a recurring series with an EXDATE and a moved occurrence, an
-# event across the DST change, a broken object skipped, links to
-# customers (attendee and name rules), and TLS verification.
+# REPORT and nothing else (discovery remembered; found again after a day
+# or when a calendar is gone), a recurring series with an EXDATE and a
+# moved occurrence, an event across the DST change, a broken object
+# skipped, links to customers (attendee and name rules), and TLS
+# verification.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
 TOP_SRCDIR=${TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -50,6 +52,7 @@ once() { "$RAPPORTD" -c "${1:-$conf}" --once -T caldav 2>"$T/once.err"; }
 q() { sqlite3 -batch -noheader "$db" "$1"; }
 utc() { date -u -d "$1" +%s; }
 reports() { grep -c "REPORT request for '/alice/" "$RADICALE_LOG"; }
+requests() { grep -c " request for '" "$RADICALE_LOG"; }
 
 # ics NAME UID DTSTART-LINE SUMMARY [MORE LINES]: writes $T/NAME.ics
 ics() {
@@ -178,12 +181,15 @@ tap_is "10:00 Berlin on the DST Sunday is 08:00 UTC" \
 
 # ---- no-change re-sync: one REPORT per calendar
 
-before=$(reports)
+before=$(requests) before_rep=$(reports)
 once; rc=$?
 tap_is "no-change --once succeeds" "$rc" 0
-tap_is "a no-change re-sync is one REPORT per calendar (Radicale's log)" \
-    "$(($(reports) - before))" 2
-tap_is "our trace agrees" "$(grep -c 'caldav: REPORT' "$T/once.err")" 2
+tap_is "a no-change re-sync is one request per calendar, a REPORT (Radicale's log)" \
+    "$(($(requests) - before))|$(($(reports) - before_rep))" "2|2"
+tap_is "our trace agrees: discovery is remembered, no PROPFIND" \
+    "$(grep -c 'caldav: REPORT' "$T/once.err")|$(grep -c 'caldav: PROPFIND' "$T/once.err")" "2|0"
+tap_is "the discovery is a cursor of the account" \
+    "$(q "SELECT count(*) FROM cursors WHERE connector = 'caldav' AND collection = '' AND key = 'discovery' AND value LIKE '%/alice/work/%'")" 1
 
 # ---- incremental: one added, one removed
 
@@ -225,6 +231,29 @@ tap_is "the full listing removes what the server lost" \
     "$(q "SELECT count(*) FROM events WHERE uid = 'office@test'")" 0
 tap_is "and keeps the rest" \
     "$(q "SELECT count(DISTINCT href) FROM events WHERE calendar = '/alice/work/'")" 5
+
+# ---- discovery again: after a day, or when a calendar moved or went
+
+radicale_mkcalendar extra 'Extra' >/dev/null || tap_bail "MKCALENDAR extra"
+once
+tap_is "within the day, the remembered calendars are synced" \
+    "$(grep -c 'caldav: PROPFIND' "$T/once.err")|$(grep -c 'caldav: REPORT' "$T/once.err")" "0|2"
+RAPPORT_NOW=2026-04-02T01:00:00Z once; rc=$?
+tap_is "a day later --once succeeds" "$rc" 0
+tap_like "a day later discovery is done again and finds the new calendar" \
+    "$(cat "$T/once.err")" 'calendar=Extra: /alice/extra/, sync-collection'
+radicale_curl -o /dev/null -X DELETE "${RADICALE_URL}alice/extra/" ||
+    tap_bail "DELETE extra"
+RAPPORT_NOW=2026-04-02T02:00:00Z once; rc=$?
+tap_is "a calendar gone: --once still succeeds" "$rc" 0
+tap_like "the 404 is taken as a moved calendar" "$(cat "$T/once.err")" \
+    'calendar=Extra: HTTP 404 .*discovering again'
+tap_is "discovery is done again in the same pass, Extra no longer watched" \
+    "$(grep -c 'caldav: PROPFIND' "$T/once.err")|$(q "SELECT value LIKE '%extra%' FROM cursors WHERE key = 'discovery'")" "4|0"
+before=$(requests)
+RAPPORT_NOW=2026-04-02T03:00:00Z once
+tap_is "and the next pass is one request per calendar again" \
+    "$(($(requests) - before))" 2
 
 # ---- which calendars
 
