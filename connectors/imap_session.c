@@ -35,6 +35,7 @@ struct imap_session {
 	unsigned	 caps;
 	bool		 broken;	/* no LOGOUT: the stream is unusable */
 	uint32_t	 exists;	/* EXISTS last seen in the examined folder */
+	unsigned	 changes;	/* enum imap_change of the last IDLE */
 	char		 err[IMAP_ERR_MAX];
 };
 
@@ -938,8 +939,8 @@ imap_session_fetch_headers(struct imap_session *s, uint32_t uid_from,
 }
 
 enum imap_status
-imap_session_fetch_excerpt(struct imap_session *s, uint32_t uid,
-    size_t max_bytes, const struct imap_fetch_handler *h)
+imap_session_fetch_excerpts(struct imap_session *s, const uint32_t *uids,
+    size_t n, size_t max_bytes, const struct imap_fetch_handler *h)
 {
 	struct mailimap_fetch_type *ft;
 	struct mailimap_set *set;
@@ -947,6 +948,8 @@ imap_session_fetch_excerpt(struct imap_session *s, uint32_t uid,
 	enum imap_status st;
 	int r;
 
+	if (n == 0)
+		return IMAP_OK;
 	if (max_bytes == 0 || max_bytes > UINT32_MAX)
 		max_bytes = MESSAGE_HEADER_MAX;
 	ft = mailimap_fetch_type_new_fetch_att_list_empty();
@@ -955,17 +958,24 @@ imap_session_fetch_excerpt(struct imap_session *s, uint32_t uid,
 	mailimap_fetch_type_new_fetch_att_list_add(ft,
 	    mailimap_fetch_att_new_body_peek_section_partial(
 	    mailimap_section_new_text(), 0, (uint32_t)max_bytes));
-	set = mailimap_set_new_single(uid);
+	set = set_from_uids(uids, n);
 	r = mailimap_uid_fetch(s->imap, set, ft, &res);
 	mailimap_set_free(set);
 	mailimap_fetch_type_free(ft);
 	if (r != MAILIMAP_NO_ERROR)
 		return session_fail(s, "UID FETCH text", r);
-	st = deliver(res, uid, uid, true, max_bytes, h);
+	st = deliver(res, uids[0], uids[n - 1], true, max_bytes, h);
 	mailimap_fetch_list_free(res);
 	if (st == IMAP_OK)
 		s->err[0] = '\0';
 	return st;
+}
+
+enum imap_status
+imap_session_fetch_excerpt(struct imap_session *s, uint32_t uid,
+    size_t max_bytes, const struct imap_fetch_handler *h)
+{
+	return imap_session_fetch_excerpts(s, &uid, 1, max_bytes, h);
 }
 
 enum imap_status
@@ -1016,7 +1026,8 @@ imap_session_fetch_changed_since(struct imap_session *s, uint64_t modseq,
 
 /* ------------------------------------------------------------ IDLE */
 
-/* Did the last command's untagged answers report a change? */
+/* Did the last command's untagged answers report a change?  What kind
+ * is added to s->changes. */
 static bool
 saw_change(struct imap_session *s)
 {
@@ -1024,19 +1035,30 @@ saw_change(struct imap_session *s)
 	struct mailimap_response_info *ri = s->imap->imap_response_info;
 	struct imap_uid_range *v = NULL;
 	size_t n = 0;
-	bool changed = false;
+	unsigned before = s->changes;
 
 	if (sel != NULL && sel->sel_has_exists && sel->sel_exists !=
 	    s->exists) {
+		/* Fewer without an EXPUNGE seen would be odd: look again. */
+		s->changes |= sel->sel_exists > s->exists ? IMAP_CHANGE_NEW :
+		    IMAP_CHANGE_GONE;
 		s->exists = sel->sel_exists;
-		changed = true;
 	}
-	if (ri != NULL && ((ri->rsp_expunged && clist_count(ri->rsp_expunged))
-	    || (ri->rsp_fetch_list && clist_count(ri->rsp_fetch_list))))
-		changed = true;
+	if (ri != NULL && ri->rsp_expunged && clist_count(ri->rsp_expunged))
+		s->changes |= IMAP_CHANGE_GONE;
+	if (ri != NULL && ri->rsp_fetch_list && clist_count(ri->rsp_fetch_list))
+		s->changes |= IMAP_CHANGE_FLAGS;
 	collect_vanished(s, &v, &n);
 	free(v);
-	return changed || n > 0;
+	if (n > 0)
+		s->changes |= IMAP_CHANGE_GONE;
+	return s->changes != before;
+}
+
+unsigned
+imap_session_idle_changes(const struct imap_session *s)
+{
+	return s->changes;
 }
 
 static int64_t
@@ -1102,6 +1124,7 @@ imap_session_idle(struct imap_session *s, int seconds, int wake_fd)
 	if (seconds > 28 * 60)
 		seconds = 28 * 60;
 	deadline = monotonic_ms() + (int64_t)seconds * 1000;
+	s->changes = 0;
 	for (;;) {
 		r = mailimap_noop(s->imap);
 		if (r != MAILIMAP_NO_ERROR) {

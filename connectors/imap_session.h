@@ -162,6 +162,18 @@ enum imap_status imap_session_fetch_excerpt(struct imap_session *s,
     uint32_t uid, size_t max_bytes, const struct imap_fetch_handler *h);
 
 /*
+ * The same for n messages in one command (UID FETCH set ...), so that a
+ * batch's second pass costs one round trip, not one per message.  uids
+ * ascending; h->message is called in UID order for those that still
+ * exist (callbacks for UIDs outside uids[0]..uids[n - 1] are dropped,
+ * those in between but not asked for are not: ask for a whole range or
+ * check the UID).
+ */
+enum imap_status imap_session_fetch_excerpts(struct imap_session *s,
+    const uint32_t *uids, size_t n, size_t max_bytes,
+    const struct imap_fetch_handler *h);
+
+/*
  * What changed since modseq in the folder last examined (needs
  * CONDSTORE): UID FETCH 1:* (UID) (CHANGEDSINCE modseq [VANISHED]).
  * Messages whose flags changed go to h->message (data NULL, len 0; may
@@ -199,5 +211,22 @@ enum imap_idle_result {
  */
 enum imap_idle_result imap_session_idle(struct imap_session *s, int seconds,
     int wake_fd);
+
+/* What an IMAP_IDLE_CHANGED saw (bits of enum imap_change). */
+enum imap_change {
+	IMAP_CHANGE_NEW		= 1 << 0,	/* EXISTS grew */
+	IMAP_CHANGE_GONE	= 1 << 1,	/* EXPUNGE, VANISHED, or fewer */
+	IMAP_CHANGE_FLAGS	= 1 << 2,	/* unsolicited FETCH (flags) */
+};
+
+/*
+ * The changes the last imap_session_idle() saw.  Only IMAP_CHANGE_NEW
+ * (and flag changes, which rapport ignores) means the folder is still as
+ * examined plus messages at the end: imap_session_fetch_headers() from
+ * the last UID known then finds them without a new EXAMINE, which on a
+ * large Maildir costs the server a directory scan (0.3 s per 100,000
+ * messages, over a second right after a delivery).
+ */
+unsigned imap_session_idle_changes(const struct imap_session *s);
 
 #endif

@@ -63,6 +63,16 @@ void store_message_lookup(struct store *st, struct linker_lookup *lu);
 
 /* ---- ingest ---- */
 
+/* KiB of page cache a connection that ingests mail keeps. */
+#define STORE_MESSAGE_INGEST_CACHE_KIB	10240
+
+/*
+ * Sizes st's page cache (STORE_MESSAGE_INGEST_CACHE_KIB) and WAL
+ * checkpoints for bulk mail ingest; call once on a connector's own
+ * connection.  Changes no data and no durability.
+ */
+int store_message_ingest_setup(struct store *st);
+
 struct store_message_in {
 	const char			*account;	/* config name */
 	const char			*folder;
