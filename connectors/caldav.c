@@ -475,7 +475,7 @@ caldav_cache_load(struct caldav *cd)
 	free(text);
 	if (rc != STORE_OK)
 		return false;
-	if (at > now || now - at >= CALDAV_REDISCOVER_SECS) {
+	if (at > now || now - at >= cd->acct->rediscover) {
 		cals_free(cd);
 		return false;
 	}
@@ -1138,7 +1138,7 @@ caldav_pass(struct caldav *cd)
 		log_warnx("caldav account=%s: %s", cd->account, err);
 		return CONNECTOR_FATAL;
 	}
-	if ((now - cd->disc_at >= CALDAV_REDISCOVER_SECS ||
+	if ((now - cd->disc_at >= cd->acct->rediscover ||
 	    now < cd->disc_at) &&
 	    (res = caldav_discover(cd, true)) != CONNECTOR_OK)
 		return res;

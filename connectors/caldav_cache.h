@@ -26,9 +26,6 @@ struct caldav_cal {
 	bool	 sync;		/* sync-collection offered */
 };
 
-/* Discovery older than this is done again (seconds). */
-#define CALDAV_REDISCOVER_SECS	86400
-
 /* The cursor's text for cals[0..n), found at time at. */
 char *caldav_cache_encode(const struct caldav_account *a, int64_t at,
     const struct caldav_cal *cals, size_t n);

@@ -594,6 +594,7 @@ open_caldav(struct parse *p, const char *name, int line)
 	endpoint_init(&a->ep, "caldav", name, line);
 	a->window_past = a->window_future = 365;
 	a->poll = 300;
+	a->rediscover = 86400;
 	return a;
 }
 
@@ -644,6 +645,7 @@ static const struct key caldav_keys[] = {
 	CK("planning_calendar", set_string, planning_calendar, 0, 0, 0),
 	CK("window", set_window, window_past, 0, 0, 0),
 	CK("poll", set_duration, poll, 1, 10, 86400),
+	CK("rediscover", set_duration, rediscover, 1, 60, 30 * 86400),
 };
 
 /* ------------------------------------------------------- section: send */

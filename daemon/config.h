@@ -77,6 +77,7 @@ struct caldav_account {
 	int	  window_past;	/* days of recurrence expansion, default 365 */
 	int	  window_future;	/* default 365 */
 	int	  poll;		/* seconds between syncs, default 300 */
+	int	  rediscover;	/* seconds a discovery is trusted, default 1 day */
 };
 
 struct send_config {

@@ -255,6 +255,23 @@ RAPPORT_NOW=2026-04-02T03:00:00Z once
 tap_is "and the next pass is one request per calendar again" \
     "$(($(requests) - before))" 2
 
+# rediscover = 1h: a new calendar is seen after an hour, not a day.
+write_config "$conf" "$db" "$RADICALE_URL" 'rediscover = 1h'
+RAPPORT_NOW=2026-04-02T03:10:00Z once
+tap_is "rediscover = 1h: a discovery of 02:00 is too old at 03:10" \
+    "$(grep -c 'caldav: PROPFIND' "$T/once.err")" 4
+radicale_mkcalendar extra2 'Extra2' >/dev/null || tap_bail "MKCALENDAR extra2"
+RAPPORT_NOW=2026-04-02T03:40:00Z once
+tap_is "rediscover = 1h: within the hour, no discovery" \
+    "$(grep -c 'caldav: PROPFIND' "$T/once.err")" 0
+RAPPORT_NOW=2026-04-02T04:11:00Z once
+tap_like "rediscover = 1h: an hour later the new calendar is found" \
+    "$(cat "$T/once.err")" 'calendar=Extra2: /alice/extra2/'
+radicale_curl -o /dev/null -X DELETE "${RADICALE_URL}alice/extra2/" ||
+    tap_bail "DELETE extra2"
+write_config "$conf" "$db" "$RADICALE_URL"
+RAPPORT_NOW=2026-04-02T04:12:00Z once
+
 # ---- which calendars
 
 write_config "$T/only.conf" "$T/only.db" "$RADICALE_URL" 'calendars = Tasks'

@@ -183,6 +183,7 @@ test_full(void)
 	is_int(d->window_past, 30, "window past");
 	is_int(d->window_future, 14, "window future");
 	is_int(d->poll, 3600, "caldav poll");
+	is_int(d->rediscover, 86400, "rediscover default: a day");
 
 	is_int(c.send.quiet_start, 20 * 60, "quiet start");
 	is_int(c.send.quiet_end, 8 * 60, "quiet end");
@@ -470,6 +471,9 @@ test_endpoints(void)
 	    ":7: idle_folders: 'Archive' is not in folders", "idle not in folders");
 	bad(BASE "[imap \"w\"]\nurl = imaps://x.example\npoll = 1\n",
 	    ":6: poll: '1' is not from 10 to 86400 seconds", "poll bounds");
+	bad(BASE "[caldav \"d\"]\nurl = https://x.example/\nrediscover = 10\n",
+	    ":6: rediscover: '10' is not from 60 to 2592000 seconds",
+	    "rediscover bounds");
 	bad(BASE "[smtp]\nurl = smtps://x.example\nconnections = 17\n",
 	    ":6: connections: '17' is not a whole number from 1 to 16", "connections bounds");
 	bad("[rapport]\ndatabase = x\n[smtp]\nurl = smtps://x.example\n",
