@@ -101,6 +101,97 @@ charset_utf8_prefix(const char *s, size_t len, size_t cap)
 }
 
 /*
+ * Descriptors to UTF-8 kept open, a few per thread.  glibc unloads a gconv
+ * module (dlclose: munmap and a TLB shootdown on every CPU) once it has sat
+ * unused while a few others were released, and loads it again at the next
+ * iconv_open: with mail in three or more charsets, one open and close per
+ * encoded word cost about a millisecond each, a fifth of IMAP ingest.  Per
+ * thread because a descriptor carries conversion state and no lock; the
+ * key's destructor closes them when a thread ends (the main thread's go
+ * with the process).
+ */
+#define CHARSET_CACHE_SLOTS	8
+#define CHARSET_CACHE_NAME_MAX	47
+
+struct charset_cache {
+	struct {
+		char		 name[CHARSET_CACHE_NAME_MAX + 1]; /* "": free */
+		iconv_t		 cd;
+		unsigned long	 used;		/* tick of last use: LRU */
+	}		 slot[CHARSET_CACHE_SLOTS];
+	unsigned long	 tick;
+};
+
+static pthread_key_t charset_cache_key;
+static pthread_once_t charset_cache_once = PTHREAD_ONCE_INIT;
+
+static void
+charset_cache_free(void *p)
+{
+	struct charset_cache *c = p;
+
+	for (size_t i = 0; i < CHARSET_CACHE_SLOTS; i++)
+		if (c->slot[i].name[0] != '\0')
+			iconv_close(c->slot[i].cd);
+	free(c);
+}
+
+static void
+charset_cache_key_create(void)
+{
+	if (pthread_key_create(&charset_cache_key, charset_cache_free) != 0)
+		abort();
+}
+
+static struct charset_cache *
+charset_cache_get(void)
+{
+	struct charset_cache *c;
+
+	pthread_once(&charset_cache_once, charset_cache_key_create);
+	if ((c = pthread_getspecific(charset_cache_key)) == NULL) {
+		c = xcalloc(1, sizeof(*c));
+		if (pthread_setspecific(charset_cache_key, c) != 0)
+			abort();
+	}
+	return c;
+}
+
+/*
+ * A descriptor from fromcode (canonical) to UTF-8 in its initial state,
+ * from this thread's cache (opened into the least recently used slot on a
+ * miss), or (iconv_t)-1 if the charset is unknown.  Unknown charsets are
+ * not remembered: a message naming many could otherwise evict the good.
+ */
+static iconv_t
+charset_cache_open(const char *fromcode)
+{
+	struct charset_cache *c = charset_cache_get();
+	size_t i, lru = 0;
+	iconv_t cd;
+
+	for (i = 0; i < CHARSET_CACHE_SLOTS; i++) {
+		if (c->slot[i].name[0] != '\0' &&
+		    strcasecmp(c->slot[i].name, fromcode) == 0)
+			goto hit;
+		if (c->slot[i].used < c->slot[lru].used)
+			lru = i;
+	}
+	if ((cd = iconv_open("UTF-8", fromcode)) == (iconv_t)-1)
+		return cd;
+	i = lru;
+	if (c->slot[i].name[0] != '\0')
+		iconv_close(c->slot[i].cd);
+	strcpy(c->slot[i].name, fromcode);
+	c->slot[i].cd = cd;
+hit:
+	c->slot[i].used = ++c->tick;
+	/* The last user may have stopped mid-sequence or in a shift state. */
+	iconv(c->slot[i].cd, NULL, NULL, NULL, NULL);
+	return c->slot[i].cd;
+}
+
+/*
  * iconv with every undecodable input byte replaced by U+FFFD.  out has
  * room for outlen bytes; returns the bytes written, or -1 if the charset
  * is unknown.  Output stops quietly when out is full.
@@ -112,8 +203,13 @@ charset_iconv(const char *tocode, const char *fromcode, const char *in,
 	iconv_t cd;
 	char *ip = (char *)in, *op = out;
 	size_t il = inlen, ol = outlen;
+	bool cached;
 
-	cd = iconv_open(tocode, charset_canonical(fromcode));
+	fromcode = charset_canonical(fromcode);
+	cached = strcasecmp(tocode, "UTF-8") == 0 &&
+	    strlen(fromcode) <= CHARSET_CACHE_NAME_MAX;
+	cd = cached ? charset_cache_open(fromcode) :
+	    iconv_open(tocode, fromcode);
 	if (cd == (iconv_t)-1)
 		return -1;
 	while (il > 0) {
@@ -131,7 +227,8 @@ charset_iconv(const char *tocode, const char *fromcode, const char *in,
 		il--;
 	}
 	iconv(cd, NULL, NULL, &op, &ol);
-	iconv_close(cd);
+	if (!cached)
+		iconv_close(cd);
 	return op - out;
 }
 

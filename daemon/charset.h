@@ -10,6 +10,10 @@
  * hook), so libetpan's RFC 2047 decoder gets it too.  It is idempotent
  * and thread-safe; message_parse() calls it.
  *
+ * Each thread keeps its last few iconv descriptors to UTF-8 open (glibc
+ * would otherwise unload and reload a charset's module over and over);
+ * they are closed when the thread exits.
+ *
  * Returned strings belong to the caller (free()).
  */
 #ifndef RAPPORT_CHARSET_H

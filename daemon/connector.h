@@ -36,7 +36,9 @@ struct store;
 enum connector_result {
 	CONNECTOR_OK = 0,	/* done: the pass finished, or a stop was asked */
 	CONNECTOR_RETRY,	/* transient (network, server busy, store busy): back off, run again */
-	CONNECTOR_FATAL,	/* cannot work as configured (login refused, ...): idle until reload */
+	CONNECTOR_FATAL,	/* cannot work as configured (password refused, no such
+				 * mechanism, certificate refused): idle until reload; a
+				 * refused XOAUTH2 token is RETRY (a refresher may fix it) */
 };
 
 struct connector_ctx {

@@ -13,8 +13,6 @@
 #include "message.h"
 
 #include <ctype.h>
-#include <iconv.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,73 +88,6 @@ strip_nul(const char *s, size_t len, size_t cap, size_t *outlen,
 	out[o] = '\0';
 	*outlen = o;
 	return out;
-}
-
-/*
- * glibc unloads a gconv module (dlclose, munmap, a TLB shootdown on every
- * CPU) when the last iconv descriptor using it is closed, and charset.c
- * opens and closes one per conversion: on an initial sync of East Asian
- * mail that dlopen/dlclose pair was a fifth of the whole ingest.  One
- * descriptor kept open per charset, for the life of the process, keeps
- * the module loaded; charset.c's own iconv_open then only looks it up.
- * Bounded: a mailbox naming hundreds of charsets pins the first few.
- */
-#define GCONV_PINS	32
-#define GCONV_NAME_MAX	40
-
-static struct {
-	pthread_mutex_t	 lock;
-	size_t		 n;
-	char		 name[GCONV_PINS][GCONV_NAME_MAX + 1];
-	iconv_t		 cd[GCONV_PINS];	/* (iconv_t)-1: unknown */
-} gconv_pins = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-static void
-gconv_pin(const char *label, size_t len)
-{
-	char name[GCONV_NAME_MAX + 1];
-	const char *canon;
-
-	if (label == NULL || len == 0 || len > GCONV_NAME_MAX)
-		return;
-	memcpy(name, label, len);
-	name[len] = '\0';
-	canon = charset_canonical(name);
-	if (strcasecmp(canon, "UTF-8") == 0 || strlen(canon) > GCONV_NAME_MAX)
-		return;
-	pthread_mutex_lock(&gconv_pins.lock);
-	for (size_t i = 0; i < gconv_pins.n; i++)
-		if (strcasecmp(gconv_pins.name[i], canon) == 0)
-			goto out;
-	if (gconv_pins.n < GCONV_PINS) {
-		strcpy(gconv_pins.name[gconv_pins.n], canon);
-		gconv_pins.cd[gconv_pins.n++] = iconv_open("UTF-8", canon);
-	}
-out:
-	pthread_mutex_unlock(&gconv_pins.lock);
-}
-
-static void
-gconv_pin_str(const char *label)
-{
-	if (label != NULL)
-		gconv_pin(label, strlen(label));
-}
-
-/* The charsets of the RFC 2047 words in s ("=?charset[*lang]?"). */
-static void
-gconv_pin_words(const char *s, size_t len)
-{
-	const char *end = s + len, *p = s, *q;
-
-	while ((p = memmem(p, (size_t)(end - p), "=?", 2)) != NULL) {
-		p += 2;
-		for (q = p; q < end && *q != '?' && *q != '*' &&
-		    q - p <= GCONV_NAME_MAX; q++)
-			;
-		if (q < end && q > p && (*q == '?' || *q == '*'))
-			gconv_pin(p, (size_t)(q - p));
-	}
 }
 
 static enum hfield
@@ -286,9 +217,7 @@ decode_words(const char *s, size_t len, const char *declared, size_t cap,
 		from = declared && strcasecmp(declared, "utf-8") != 0 ?
 		    declared : "windows-1252";
 		*warnings |= MESSAGE_WARN_CHARSET;
-		gconv_pin_str(from);
 	}
-	gconv_pin_words(s, len);
 	if (mailmime_encoded_phrase_parse(from, s, len, &idx, "utf-8",
 	    &dec) == MAILIMF_NO_ERROR && dec != NULL) {
 		out = charset_to_utf8(NULL, dec, strlen(dec), cap, &cut);
@@ -861,8 +790,6 @@ message_parse(struct message *m, const char *hdr, size_t len,
 	size_t blen;
 
 	charset_init();
-	/* charset.c's fallback for 8-bit text that is not UTF-8. */
-	gconv_pin_str("windows-1252");
 	memset(m, 0, sizeof(*m));
 	buf = strip_nul(hdr, len, MESSAGE_HEADER_MAX, &blen, &m->warnings);
 	(void)header_split(buf, blen, &h, &m->warnings);
@@ -1003,7 +930,6 @@ body_leaf_text(struct body_walk *w, const struct ctype *ct, const char *cte,
 	if (w->m->excerpt != NULL || (html && w->html != NULL))
 		return;
 	raw = part_decode(cte, p, len, &rlen);
-	gconv_pin_str(ct->charset);
 	/* Markup takes room: read more of an HTML part before cutting. */
 	text = charset_to_utf8(ct->charset, raw, rlen,
 	    html ? MESSAGE_EXCERPT_MAX * 8 : MESSAGE_EXCERPT_MAX, NULL);

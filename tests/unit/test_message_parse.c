@@ -4,6 +4,7 @@
  * and random byte changes must never crash (run under ASan) and must
  * always yield bounded, valid UTF-8.
  */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -419,6 +420,102 @@ test_charset_helpers(void)
 	free(s);
 }
 
+/* More charsets than charset.c keeps descriptors for, stateful ones too. */
+static const struct {
+	const char	*label, *in, *want;
+} cache_cases[] = {
+	{ "euc-kr",		"\xbe\xc8\xb3\xe7",		"안녕" },
+	{ "gb2312",		"\xc4\xfa\xba\xc3",		"您好" },
+	{ "big5",		"\xa7\x41\xa6\x6e",		"你好" },
+	{ "iso-2022-jp",	"\x1b$B$3$s\x1b(B!",		"こん!" },
+	{ "koi8-r",		"\xf0\xd2\xc9",			"При" },
+	{ "shift_jis",		"\x82\xa0",			"あ" },
+	{ "EUC-JP",		"\xa4\xa2",			"あ" },
+	{ "iso-8859-2",		"\xb1",				"ą" },
+	{ "windows-1251",	"\xcf\xf0",			"Пр" },
+	{ "ISO-8859-7",		"\xe1",				"α" },
+	{ "utf-7",		"+AOk-x",			"éx" },
+	{ "iso-8859-15",	"\xa4",				"€" },
+	{ "x-no-such-charset",	"plain",			"plain" },
+	{ "GBK",		"\x81\x39\xee\x39",		"㐀" },
+};
+#define NCACHE_CASES (sizeof(cache_cases) / sizeof(cache_cases[0]))
+
+/* Converts every case, in an order that depends on round; mismatches. */
+static int
+cache_round(unsigned round)
+{
+	int bad = 0;
+
+	for (size_t k = 0; k < NCACHE_CASES; k++) {
+		size_t i = (k * (round % 2 ? 5 : 1) + round) % NCACHE_CASES;
+		char *s = charset_to_utf8(cache_cases[i].label,
+		    cache_cases[i].in, strlen(cache_cases[i].in), 100, NULL);
+
+		if (strcmp(s, cache_cases[i].want) != 0) {
+			printf("# round %u %s: got \"%s\"\n", round,
+			    cache_cases[i].label, s);
+			bad++;
+		}
+		free(s);
+	}
+	return bad;
+}
+
+static void *
+cache_thread(void *arg)
+{
+	int *bad = arg;
+
+	for (unsigned r = 0; r < 50; r++)
+		*bad += cache_round(r);
+	return NULL;
+}
+
+static void
+test_charset_cache(void)
+{
+	pthread_t th[2];
+	int bad = 0, tbad[2] = { 0, 0 };
+	char *s;
+
+	for (unsigned r = 0; r < 6; r++)
+		bad += cache_round(r);
+	is_int(bad, 0, "%zu charsets, 6 rounds, slots evicted and reused: "
+	    "same output", NCACHE_CASES);
+
+	/* A conversion left in a shift state must not leak into the next. */
+	s = charset_to_utf8("iso-2022-jp", "\x1b$B$3", 5, 100, NULL);
+	is_str(s, "こ", "ISO-2022-JP cut while shifted");
+	free(s);
+	s = charset_to_utf8("iso-2022-jp", "abc", 3, 100, NULL);
+	is_str(s, "abc", "next ISO-2022-JP text starts in ASCII");
+	free(s);
+	s = charset_to_utf8("utf-7", "+AOk", 4, 100, NULL);
+	free(s);
+	s = charset_to_utf8("utf-7", "a+-b", 4, 100, NULL);
+	is_str(s, "a+b", "next UTF-7 text starts outside base64");
+	free(s);
+	s = charset_to_utf8("euc-kr", "\xbe", 1, 100, NULL);
+	free(s);
+	/* "\xbe" "A" would be one CP949 (UHC) character. */
+	s = charset_to_utf8("euc-kr", "A", 1, 100, NULL);
+	is_str(s, "A", "a cut EUC-KR sequence is not completed by the next "
+	    "text");
+	free(s);
+
+	/* Each thread its own descriptors; freed at exit (LeakSanitizer). */
+	for (int i = 0; i < 2; i++)
+		if (pthread_create(&th[i], NULL, cache_thread, &tbad[i]) != 0)
+			tbad[i] = -1;
+	for (int i = 0; i < 2; i++)
+		if (tbad[i] != -1)
+			pthread_join(th[i], NULL);
+	ok(tbad[0] == 0 && tbad[1] == 0,
+	    "2 threads x 50 rounds at once: same output (%d, %d)",
+	    tbad[0], tbad[1]);
+}
+
 /* ---- mutation loop ---- */
 
 static const char *const fixtures[] = {
@@ -518,6 +615,7 @@ main(void)
 	test_addresses();
 	test_defects();
 	test_charset_helpers();
+	test_charset_cache();
 	/* Thousands of defect warnings: keep them out of the TAP log. */
 	fflush(stderr);
 	int saved = dup(2);
