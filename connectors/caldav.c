@@ -46,6 +46,7 @@ struct caldav {
 	bool				 cached;	/* cals read from the store */
 	bool				 stale;		/* a calendar moved or went */
 	struct linker			*lk;
+	struct referral_ingest		*ri;
 	struct linker_lookup		 lu;
 	struct caldav_linker		*cl;	/* per pass, made on first use */
 	int64_t				 from, to;
@@ -581,8 +582,7 @@ caldav_store_resource(struct caldav *cd, const struct caldav_cal *cal,
 		    cd->account, cal->name, resp->href,
 		    store_errmsg(cd->ctx->store));
 	else	/* never fails the sync: logs and undoes */
-		referral_ingest_events(cd->ctx->store, cd->ctx->cfg, cd->lk,
-		    cd->account, cal->href, &list);
+		referral_ingest_events(cd->ri, cd->account, cal->href, &list);
 	for (size_t i = 0; i < list.n; i++)
 		caldav_links_free(&links[i]);
 	free(links);
@@ -1164,6 +1164,7 @@ caldav_new(struct connector_ctx *ctx)
 	cd->account = ctx->ep->name;
 	cd->http = caldav_http_new(ctx->ep, caldav_abort, ctx);
 	cd->lk = linker_new(ctx->cfg);
+	cd->ri = referral_ingest_new(ctx->store, ctx->cfg, cd->lk);
 	store_message_lookup(ctx->store, &cd->lu);
 	cd->tz = ctx->cfg->timezone ? ctx->cfg->timezone : "UTC";
 	return cd;
@@ -1174,6 +1175,7 @@ caldav_free(struct caldav *cd)
 {
 	cals_free(cd);
 	caldav_linker_free(cd->cl);
+	referral_ingest_free(cd->ri);
 	linker_free(cd->lk);
 	caldav_http_free(cd->http);
 	free(cd);

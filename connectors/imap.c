@@ -83,6 +83,7 @@ struct imap_sync {
 	const struct imap_account	*acct;
 	struct imap_session		*s;
 	struct linker			*lk;
+	struct referral_ingest		*ri;
 	struct classify_rules		*rules;
 	struct linker_lookup		 lu;
 
@@ -600,8 +601,7 @@ ingest_one(struct imap_sync *y, struct pending *p)
 	};
 	rc = store_message_ingest(y->ctx->store, &in, NULL, &is_new);
 	if (rc == STORE_OK)	/* never fails the batch: logs and undoes */
-		referral_ingest_message(y->ctx->store, y->ctx->cfg, y->lk, &in,
-		    is_new);
+		referral_ingest_message(y->ri, &in, is_new);
 	if (rc == STORE_OK && is_new)
 		y->n_new++;
 	if (rc == STORE_OK && log_tracing(TRACE_IMAP))
@@ -975,6 +975,7 @@ sync_new(struct connector_ctx *ctx)
 		return NULL;
 	}
 	y->lk = linker_new(ctx->cfg);
+	y->ri = referral_ingest_new(ctx->store, ctx->cfg, y->lk);
 	store_message_lookup(ctx->store, &y->lu);
 	if (store_message_ingest_setup(ctx->store) != STORE_OK)
 		log_warnx("imap account=%s: store setup: %s", acct_name(y),
@@ -991,35 +992,54 @@ sync_free(struct imap_sync *y)
 	free(y->pend);
 	seen_free(y);
 	imap_session_close(y->s);
+	referral_ingest_free(y->ri);
 	linker_free(y->lk);
 	classify_rules_free(y->rules);
 	free(y);
 }
 
-/* Whether retrying without a change of configuration can help. */
+/*
+ * Whether retrying without a change of configuration can help, and the
+ * log line's word on it.  A refused token is retried (with the growing
+ * backoff): a refresher may replace it, and the file is read at every
+ * connection.  A refused password is not: retrying could lock the
+ * account, and only the user can repair it.
+ */
 static enum connector_result
-open_failure(const char *err)
+open_failure(enum imap_open_failure why, const char **what)
 {
-	static const char *const fatal[] = { "certificate refused",
-	    "no secret", "offers no STARTTLS", "disables LOGIN",
-	    "AUTHENTICATIONFAILED", "uthentication failed" };
-
-	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
-		if (strstr(err, fatal[i]))
-			return CONNECTOR_FATAL;
-	return CONNECTOR_RETRY;
+	switch (why) {
+	case IMAP_OPEN_TEMPORARY:
+		*what = "temporary failure: the next attempt may work";
+		return CONNECTOR_RETRY;
+	case IMAP_OPEN_TOKEN_REFUSED:
+		*what = "the token was refused: token_file is read again at "
+		    "the next attempt";
+		return CONNECTOR_RETRY;
+	case IMAP_OPEN_REFUSED:
+		*what = "the credentials were refused: correct them and reload";
+		return CONNECTOR_FATAL;
+	case IMAP_OPEN_CONFIG:
+	default:
+		*what = "cannot work as configured";
+		return CONNECTOR_FATAL;
+	}
 }
 
 static enum connector_result
 imap_connect(struct imap_sync *y)
 {
+	enum imap_open_failure why = IMAP_OPEN_TEMPORARY;
+	enum connector_result r;
+	const char *what;
 	char err[512];
 
-	y->s = imap_session_open(&y->acct->ep, err, sizeof(err));
+	y->s = imap_session_open_why(&y->acct->ep, err, sizeof(err), &why);
 	if (!y->s) {
-		log_warnx("imap account=%s: %s", acct_name(y), err);
+		r = open_failure(why, &what);
+		log_warnx("imap account=%s: %s (%s)", acct_name(y), err, what);
 		progress_set(y, "cannot connect: %s", err);
-		return open_failure(err);
+		return r;
 	}
 	log_info("imap account=%s: connected to %s:%d", acct_name(y),
 	    y->acct->ep.host, y->acct->ep.port);

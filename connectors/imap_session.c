@@ -36,6 +36,7 @@ struct imap_session {
 	bool		 broken;	/* no LOGOUT: the stream is unusable */
 	uint32_t	 exists;	/* EXISTS last seen in the examined folder */
 	unsigned	 changes;	/* enum imap_change of the last IDLE */
+	enum imap_open_failure fail;	/* what kind, when opening failed */
 	char		 err[IMAP_ERR_MAX];
 };
 
@@ -83,13 +84,27 @@ etpan_fatal(int r)
 	}
 }
 
-/* The server's words on the last answer, or what libetpan knows. */
+/*
+ * The response code of the server's last answer when libetpan has no
+ * field of its own for it: RFC 5530's AUTHENTICATIONFAILED, UNAVAILABLE,
+ * ... (libetpan keeps the tagged answer's code last).  NULL when the
+ * answer had none, or when r says no answer was read (what is there is
+ * then an older answer's).
+ */
 static const char *
-etpan_reason(const struct imap_session *s, int r)
+etpan_code(const struct imap_session *s, int r)
 {
-	if (!etpan_fatal(r) && s->imap->imap_response != NULL &&
-	    s->imap->imap_response[0] != '\0')
-		return s->imap->imap_response;
+	const struct mailimap_response_info *ri = s->imap->imap_response_info;
+
+	if (etpan_fatal(r) || ri == NULL || ri->rsp_atom == NULL ||
+	    ri->rsp_atom[0] == '\0')
+		return NULL;
+	return ri->rsp_atom;
+}
+
+static const char *
+etpan_error_text(int r)
+{
 	switch (r) {
 	case MAILIMAP_ERROR_STREAM:
 		return "connection lost or timed out";
@@ -112,11 +127,30 @@ etpan_reason(const struct imap_session *s, int r)
 	}
 }
 
+/* The server's words on the last answer ("[CODE] text"), or what
+ * libetpan knows, in buf. */
+static const char *
+etpan_reason(const struct imap_session *s, int r, char *buf, size_t len)
+{
+	const char *code = etpan_code(s, r), *text = NULL;
+
+	if (!etpan_fatal(r) && s->imap->imap_response != NULL &&
+	    s->imap->imap_response[0] != '\0')
+		text = s->imap->imap_response;
+	if (text == NULL && code == NULL)
+		return etpan_error_text(r);
+	snprintf(buf, len, "%s%.40s%s%s", code ? "[" : "", code ? code : "",
+	    code ? "] " : "", text ? text : etpan_error_text(r));
+	return buf;
+}
+
 /* Records a failed command and says what the caller should do. */
 static enum imap_status
 session_fail(struct imap_session *s, const char *what, int r)
 {
-	session_seterr(s, "%s: %s", what, etpan_reason(s, r));
+	char why[IMAP_ERR_MAX];
+
+	session_seterr(s, "%s: %s", what, etpan_reason(s, r, why, sizeof why));
 	if (etpan_fatal(r)) {
 		s->broken = true;
 		return IMAP_FAIL;
@@ -177,6 +211,7 @@ session_verify(struct imap_session *s, const struct endpoint *ep)
 	if (r == TLS_VERIFY_OK)
 		return 0;
 	session_seterr(s, "certificate refused: %s", why);
+	s->fail = IMAP_OPEN_CONFIG;
 	s->broken = true;
 	return -1;
 }
@@ -184,10 +219,12 @@ session_verify(struct imap_session *s, const struct endpoint *ep)
 static int
 session_connect(struct imap_session *s, const struct endpoint *ep)
 {
+	char why[IMAP_ERR_MAX];
 	int r;
 
 	if (ep->port <= 0 || ep->port > 65535) {
 		session_seterr(s, "bad port %d", ep->port);
+		s->fail = IMAP_OPEN_CONFIG;
 		return -1;
 	}
 	if (ep->implicit_tls)
@@ -201,7 +238,7 @@ session_connect(struct imap_session *s, const struct endpoint *ep)
 		session_seterr(s, "cannot connect to port %d: %s", ep->port,
 		    etpan_reason(s, r == MAILIMAP_NO_ERROR ?
 		    MAILIMAP_ERROR_STREAM : (etpan_fatal(r) ? r :
-		    MAILIMAP_ERROR_CONNECTION_REFUSED)));
+		    MAILIMAP_ERROR_CONNECTION_REFUSED), why, sizeof why));
 		s->broken = true;
 		return -1;
 	}
@@ -237,6 +274,7 @@ session_starttls(struct imap_session *s, const struct endpoint *ep)
 	if (!mailimap_has_extension(s->imap, "STARTTLS")) {
 		session_seterr(s, "server offers no STARTTLS (tls = none "
 		    "allows plain text)");
+		s->fail = IMAP_OPEN_CONFIG;
 		return -1;
 	}
 	r = mailimap_socket_starttls_with_callback(s->imap, tls_setup,
@@ -272,6 +310,47 @@ session_pick_auth(struct imap_session *s, const struct endpoint *ep)
 	    AUTH_PLAIN : AUTH_LOGIN;
 }
 
+static const char *
+auth_name(enum config_auth auth)
+{
+	switch (auth) {
+	case AUTH_PLAIN:
+		return "PLAIN";
+	case AUTH_XOAUTH2:
+		return "XOAUTH2";
+	default:
+		return "LOGIN";
+	}
+}
+
+/*
+ * Whether the server lets us use auth, decided before the secret is even
+ * read: a token or password must never go to a server (or to whoever
+ * stripped the capability) that did not offer the mechanism.
+ */
+static int
+session_auth_offered(struct imap_session *s, enum config_auth auth)
+{
+	switch (auth) {
+	case AUTH_LOGIN:
+		if (!mailimap_has_extension(s->imap, "LOGINDISABLED"))
+			return 0;
+		session_seterr(s, "server disables LOGIN (try auth = plain)");
+		break;
+	case AUTH_PLAIN:
+	case AUTH_XOAUTH2:
+		if (mailimap_has_authentication(s->imap, auth_name(auth)))
+			return 0;
+		session_seterr(s, "server does not offer AUTH=%s, nothing "
+		    "sent", auth_name(auth));
+		break;
+	default:
+		return 0;
+	}
+	s->fail = IMAP_OPEN_CONFIG;
+	return -1;
+}
+
 static int
 session_auth_with(struct imap_session *s, const struct endpoint *ep,
     enum config_auth auth, const char *secret)
@@ -280,11 +359,6 @@ session_auth_with(struct imap_session *s, const struct endpoint *ep,
 
 	switch (auth) {
 	case AUTH_LOGIN:
-		if (mailimap_has_extension(s->imap, "LOGINDISABLED")) {
-			session_seterr(s, "server disables LOGIN (try auth = "
-			    "plain)");
-			return -1;
-		}
 		return mailimap_login(s->imap, user, secret);
 	case AUTH_PLAIN:
 		return mailimap_authenticate(s->imap, "PLAIN", s->host, NULL,
@@ -294,6 +368,56 @@ session_auth_with(struct imap_session *s, const struct endpoint *ep,
 	default:
 		return MAILIMAP_NO_ERROR;
 	}
+}
+
+/*
+ * What a refused login means, by RFC 5530's response code.  libetpan says
+ * MAILIMAP_ERROR_LOGIN for a NO; anything else means no answer was read.
+ * A NO without a code is a refusal (RFC 3501: credentials rejected).
+ */
+static enum imap_open_failure
+login_failure(int r, const char *code, bool token)
+{
+	static const struct {
+		const char		*code;
+		enum imap_open_failure	 fail;
+	} codes[] = {
+		{ "UNAVAILABLE", IMAP_OPEN_TEMPORARY },
+		{ "INUSE", IMAP_OPEN_TEMPORARY },
+		{ "LIMIT", IMAP_OPEN_TEMPORARY },
+		{ "SERVERBUG", IMAP_OPEN_TEMPORARY },
+		{ "PRIVACYREQUIRED", IMAP_OPEN_CONFIG },
+	};
+	enum imap_open_failure f = IMAP_OPEN_REFUSED;
+
+	if (r != MAILIMAP_ERROR_LOGIN)
+		return IMAP_OPEN_TEMPORARY;
+	for (size_t i = 0; code && i < sizeof codes / sizeof codes[0]; i++)
+		if (strcasecmp(code, codes[i].code) == 0)
+			f = codes[i].fail;
+	return f == IMAP_OPEN_REFUSED && token ? IMAP_OPEN_TOKEN_REFUSED : f;
+}
+
+static void
+session_login_failed(struct imap_session *s, const struct endpoint *ep,
+    enum config_auth auth, int r)
+{
+	const char *user = ep->user ? ep->user : "(none)";
+	char why[IMAP_ERR_MAX];
+
+	if (etpan_fatal(r))
+		s->broken = true;
+	if (r == MAILIMAP_ERROR_LOGIN && s->imap->imap_response_info == NULL) {
+		/* libetpan's SASL gave up before the server said anything. */
+		session_seterr(s, "login as %s: %s SASL failed (is "
+		    "libsasl2-modules installed?)", user, auth_name(auth));
+		s->fail = IMAP_OPEN_CONFIG;
+		return;
+	}
+	s->fail = login_failure(r, etpan_code(s, r), auth == AUTH_XOAUTH2);
+	session_seterr(s, "login as %s %s: %s", user,
+	    s->fail == IMAP_OPEN_TEMPORARY ? "failed" : "refused",
+	    etpan_reason(s, r, why, sizeof why));
 }
 
 static int
@@ -307,23 +431,24 @@ session_login(struct imap_session *s, const struct endpoint *ep,
 
 	if (auth == AUTH_NONE || preauth)
 		return 0;
+	if (session_auth_offered(s, auth) < 0)
+		return -1;
 	secret = config_secret(ep, why, sizeof why);
 	if (secret == NULL) {
 		session_seterr(s, "no secret: %s", why);
+		s->fail = IMAP_OPEN_CONFIG;
 		return -1;
 	}
+	/* So that an answer read by this command is told from an old one. */
+	if (s->imap->imap_response_info != NULL)
+		mailimap_response_info_free(s->imap->imap_response_info);
+	s->imap->imap_response_info = NULL;
 	r = session_auth_with(s, ep, auth, secret);
 	secret_free(secret);
-	if (r < 0)
-		return -1;	/* message already set */
-	if (r != MAILIMAP_NO_ERROR) {
-		session_seterr(s, "login as %s refused: %s",
-		    ep->user ? ep->user : "(none)", etpan_reason(s, r));
-		if (etpan_fatal(r))
-			s->broken = true;
-		return -1;
-	}
-	return 0;
+	if (r == MAILIMAP_NO_ERROR)
+		return 0;
+	session_login_failed(s, ep, auth, r);
+	return -1;
 }
 
 /* After login: what the server offers, and QRESYNC switched on. */
@@ -373,6 +498,13 @@ session_setup_caps(struct imap_session *s)
 struct imap_session *
 imap_session_open(const struct endpoint *ep, char *err, size_t errlen)
 {
+	return imap_session_open_why(ep, err, errlen, NULL);
+}
+
+struct imap_session *
+imap_session_open_why(const struct endpoint *ep, char *err, size_t errlen,
+    enum imap_open_failure *why)
+{
 	struct imap_session *s = xcalloc(1, sizeof *s);
 	bool preauth;
 
@@ -386,6 +518,7 @@ imap_session_open(const struct endpoint *ep, char *err, size_t errlen)
 	mailimap_set_timeout(s->imap, ep->timeout > 0 ? ep->timeout : 60);
 	if (ep->host == NULL || ep->host[0] == '\0') {
 		session_seterr(s, "no host");
+		s->fail = IMAP_OPEN_CONFIG;
 		goto fail;
 	}
 	if (session_connect(s, ep) < 0 || session_starttls(s, ep) < 0)
@@ -406,6 +539,8 @@ imap_session_open(const struct endpoint *ep, char *err, size_t errlen)
 	return s;
 fail:
 	snprintf(err, errlen, "%s", s->err);
+	if (why != NULL)
+		*why = s->fail;
 	s->broken = true;
 	imap_session_close(s);
 	return NULL;

@@ -19,7 +19,7 @@
  *
  * Errors: calls return an enum imap_status telling the caller what to do,
  * and imap_session_error() gives one line saying why (the server's own
- * words when it gave any).
+ * words when it gave any, after its response code: "[UNAVAILABLE] ...").
  */
 #ifndef RAPPORT_IMAP_SESSION_H
 #define RAPPORT_IMAP_SESSION_H
@@ -61,14 +61,46 @@ enum imap_cap {
  * skips that with a warning in the log.
  * Authentication by ep->auth: AUTH_LOGIN (LOGIN), AUTH_PLAIN (AUTHENTICATE
  * PLAIN, through libetpan's Cyrus SASL: needs libsasl2-modules),
- * AUTH_XOAUTH2 (the token from ep->token_file), AUTH_DEFAULT (PLAIN when
- * announced, else LOGIN), AUTH_NONE (no login: the server must have
- * pre-authenticated us).  LOGIN is refused when the server announces
- * LOGINDISABLED.
+ * AUTH_XOAUTH2 (the token from ep->token_file), AUTH_DEFAULT (LOGIN, or
+ * PLAIN under LOGINDISABLED; XOAUTH2 with only a token_file), AUTH_NONE
+ * (no login: the server must have pre-authenticated us).  LOGIN is
+ * refused when the server announces LOGINDISABLED, PLAIN and XOAUTH2
+ * when it does not announce AUTH=PLAIN / AUTH=XOAUTH2: no secret is
+ * ever sent for a mechanism the server did not offer.
  * Returns NULL with a one-line reason in err on failure.
  */
 struct imap_session *imap_session_open(const struct endpoint *ep, char *err,
     size_t errlen);
+
+/*
+ * Why imap_session_open_why() failed, each with what to do about it.
+ * The server's RFC 5530 response code decides between the login
+ * failures, and is named in the error line ("[UNAVAILABLE] ...").
+ */
+enum imap_open_failure {
+	/* May pass by itself: connection refused, lost or timed out, BYE,
+	 * a NO [UNAVAILABLE] login (the server's authentication backend
+	 * is down), [INUSE], [LIMIT], [SERVERBUG].  Retry with backoff. */
+	IMAP_OPEN_TEMPORARY = 0,
+	/* The password was refused ([AUTHENTICATIONFAILED],
+	 * [AUTHORIZATIONFAILED], [EXPIRED], [CONTACTADMIN], or a NO with no
+	 * code, which RFC 3501 says means rejected credentials): retrying
+	 * cannot help until the user acts, and may lock the account. */
+	IMAP_OPEN_REFUSED,
+	/* The same for an XOAUTH2 token (revoked, expired): an outside
+	 * refresher may replace it, and the token file is read again at
+	 * every connection, so retrying with backoff can help. */
+	IMAP_OPEN_TOKEN_REFUSED,
+	/* Cannot work as configured: certificate refused, no STARTTLS, the
+	 * mechanism not offered (nothing secret was sent), LOGINDISABLED,
+	 * no secret, [PRIVACYREQUIRED]. */
+	IMAP_OPEN_CONFIG,
+};
+
+/* imap_session_open(), also saying in *why (when not NULL) what kind of
+ * failure a NULL return was. */
+struct imap_session *imap_session_open_why(const struct endpoint *ep,
+    char *err, size_t errlen, enum imap_open_failure *why);
 
 /* LOGOUT (bounded by the timeout) and frees everything.  NULL is fine. */
 void imap_session_close(struct imap_session *s);

@@ -1428,10 +1428,9 @@ rule_customer_to_new(struct msg_ctx *c)
 {
 	const struct message_addrlist *lists[] = { &c->m->to, &c->m->cc };
 	const char *hdr[] = { "to", "cc" };
-	bool loose = false;
-	char *phrase = intro_evidence(&c->t, &loose);
+	bool loose = false, scanned = false, veto = false;
+	char *phrase = NULL;
 	size_t vat;
-	bool veto = text_find_kind(&c->t, PH_VETO, &vat) != NULL;
 	bool reply = is_reply(c->m);
 
 	for (size_t l = 0; l < 2; l++)
@@ -1445,6 +1444,14 @@ rule_customer_to_new(struct msg_ctx *c)
 			    same_party(c->d, c->from, c->from_name, norm,
 			    a->name) || name_is_customer(c, a->name, c->from_id))
 				continue;
+			/* The text is scanned only for a new person: most
+			 * mail from customers copies nobody new. */
+			if (!scanned) {
+				phrase = intro_evidence(&c->t, &loose);
+				veto = text_find_kind(&c->t, PH_VETO, &vat) !=
+				    NULL;
+				scanned = true;
+			}
 			/* A helper copied in is never a new contact;
 			 * without the words, only a stranger to the
 			 * customer's own organisation may count. */
@@ -1467,8 +1474,8 @@ rule_new_cc_customer(struct msg_ctx *c)
 {
 	const struct message_addrlist *lists[] = { &c->m->to, &c->m->cc };
 	const char *hdr[] = { "to", "cc" };
-	bool loose = false;
-	char *phrase = intro_evidence(&c->t, &loose);
+	bool loose = false, scanned = false;
+	char *phrase = NULL;
 
 	for (size_t l = 0; l < 2; l++)
 		for (size_t i = 0; i < lists[l]->n; i++) {
@@ -1479,8 +1486,14 @@ rule_new_cc_customer(struct msg_ctx *c)
 			if (role_of(c->d, c->lu, a->addr, norm, sizeof(norm),
 			    &id) != ROLE_CUSTOMER ||
 			    same_party(c->d, c->from, c->from_name, norm,
-			    a->name) || name_is_customer(c, c->from_name, id) ||
-			    (phrase == NULL && is_reply(c->m)))
+			    a->name) || name_is_customer(c, c->from_name, id))
+				continue;
+			/* Scanned only with a customer copied in. */
+			if (!scanned) {
+				phrase = intro_evidence(&c->t, &loose);
+				scanned = true;
+			}
+			if (phrase == NULL && is_reply(c->m))
 				continue;
 			xasprintf(&ev, "%s: %s%s%s", hdr[l], norm,
 			    phrase ? "; " : "", phrase ? phrase : "");

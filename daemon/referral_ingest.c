@@ -13,6 +13,11 @@
 #include "store_referral.h"
 #include "xmalloc.h"
 
+struct referral_ingest {
+	struct store		 *st;
+	struct referral_detector *d;
+};
+
 /* What the lookup needs to know of the object looked at. */
 struct ingest_lookup {
 	struct store	*st;
@@ -136,12 +141,32 @@ ingest_record(struct store *st, const struct referral_candidates *cs,
 	return failed ? -1 : recorded;
 }
 
-int
-referral_ingest_message(struct store *st, const struct config *cfg,
-    const struct linker *lk, const struct store_message_in *in, bool is_new)
+struct referral_ingest *
+referral_ingest_new(struct store *st, const struct config *cfg,
+    const struct linker *lk)
 {
+	struct referral_ingest *ri = xcalloc(1, sizeof(*ri));
+
+	ri->st = st;
+	ri->d = referral_detector_new(cfg, lk);
+	return ri;
+}
+
+void
+referral_ingest_free(struct referral_ingest *ri)
+{
+	if (ri == NULL)
+		return;
+	referral_detector_free(ri->d);
+	free(ri);
+}
+
+int
+referral_ingest_message(struct referral_ingest *ri,
+    const struct store_message_in *in, bool is_new)
+{
+	struct store *st = ri->st;
 	struct referral_candidates cs = { NULL, 0 };
-	struct referral_detector *d;
 	struct ingest_lookup l = { .st = st };
 	struct referral_lookup lu;
 	char what[64], *source;
@@ -155,9 +180,7 @@ referral_ingest_message(struct store *st, const struct config *cfg,
 		return -1;
 	}
 	ingest_lookup_init(&l, &lu);
-	d = referral_detector_new(cfg, lk);
-	referral_detect_message(d, in->msg, in->cls, in->lr, &lu, &cs);
-	referral_detector_free(d);
+	referral_detect_message(ri->d, in->msg, in->cls, in->lr, &lu, &cs);
 	if (cs.n == 0)
 		return 0;
 	snprintf(what, sizeof(what), "message=%" PRId64, l.message);
@@ -187,14 +210,13 @@ ingest_first_occurrence(const struct event_list *list)
 }
 
 int
-referral_ingest_events(struct store *st, const struct config *cfg,
-    const struct linker *lk, const char *account, const char *calendar,
-    const struct event_list *list)
+referral_ingest_events(struct referral_ingest *ri, const char *account,
+    const char *calendar, const struct event_list *list)
 {
+	struct store *st = ri->st;
 	struct referral_candidates cs = { NULL, 0 };
 	const struct event *ev = ingest_first_occurrence(list);
 	const char **att;
-	struct referral_detector *d;
 	struct ingest_lookup l = { .st = st };
 	struct referral_lookup lu;
 	char what[64], *source;
@@ -212,10 +234,8 @@ referral_ingest_events(struct store *st, const struct config *cfg,
 	for (size_t i = 0; i < ev->nattendees; i++)
 		att[i] = ev->attendees[i].addr;
 	ingest_lookup_init(&l, &lu);
-	d = referral_detector_new(cfg, lk);
-	referral_detect_meeting(d, ev->uid, ev->organizer, att, ev->nattendees,
-	    &lu, &cs);
-	referral_detector_free(d);
+	referral_detect_meeting(ri->d, ev->uid, ev->organizer, att,
+	    ev->nattendees, &lu, &cs);
 	free(att);
 	if (cs.n == 0)
 		return 0;

@@ -31,14 +31,29 @@
 #define REFERRAL_AUTO_CONFIRM_STRONG	true
 
 /*
+ * One connection's detector: the rules' configuration ([link] own_domains,
+ * free_mail, company_by_domain) copied once instead of for every message.
+ * It holds nothing from the store: customers, names and history are
+ * looked up on st for each message, so a customer added during a long
+ * sync (a referral confirmed, `rapportctl customer add`) is seen by the
+ * next message.  st, cfg and lk must outlive it; build it where the
+ * connector builds its linker and free it with that linker.
+ */
+struct referral_ingest;
+
+struct referral_ingest *referral_ingest_new(struct store *st,
+    const struct config *cfg, const struct linker *lk);
+void referral_ingest_free(struct referral_ingest *ri);
+
+/*
  * Looks at a message store_message_ingest() has just stored from in
  * (in->msg, in->cls, in->lr); is_new is what it answered: a message seen
- * before was looked at then.  lk is the linker that linked it.  Returns
- * how many candidates were recorded (pending or confirmed), -1 after a
- * logged error.
+ * before was looked at then.  in->lr is what ri's linker made of it.
+ * Returns how many candidates were recorded (pending or confirmed), -1
+ * after a logged error.
  */
-int referral_ingest_message(struct store *st, const struct config *cfg,
-    const struct linker *lk, const struct store_message_in *in, bool is_new);
+int referral_ingest_message(struct referral_ingest *ri,
+    const struct store_message_in *in, bool is_new);
 
 /*
  * The meeting rule on a calendar resource store_event_put() has just
@@ -47,8 +62,7 @@ int referral_ingest_message(struct store *st, const struct config *cfg,
  * series.  History is what came before that occurrence's start.  Returns
  * as above.
  */
-int referral_ingest_events(struct store *st, const struct config *cfg,
-    const struct linker *lk, const char *account, const char *calendar,
-    const struct event_list *list);
+int referral_ingest_events(struct referral_ingest *ri, const char *account,
+    const char *calendar, const struct event_list *list);
 
 #endif

@@ -5,10 +5,15 @@
 # XOAUTH2), and ingests / sends.  The token file is read again at every
 # connection: rotated by an outside refresher (old token revoked), the
 # next pass uses the new one.  A revoked or unknown token gives one clear
-# log line naming the account and the refusal, exit status 1 (an
-# account's pass failed), and nothing is lost: the next pass with a good
-# token catches up.  The token never reaches the log, not even with -v
-# and every trace category on.
+# log line naming the account, the server's response code
+# ([AUTHENTICATIONFAILED]) and that the token was refused, exit status 1
+# (an account's pass failed), and nothing is lost: the next pass with a
+# good token catches up.  The daemon retries a refused token with its
+# backoff and picks up the refreshed file by itself.  The introspection
+# endpoint down is a temporary failure ([UNAVAILABLE]), not a refusal.  A
+# server that does not offer AUTH=XOAUTH2 never gets the token: refused
+# before sending.  The token never reaches the log, not even with -v and
+# every trace category on.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 
 TOP_SRCDIR=${TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -23,6 +28,9 @@ MAIL=$TOP_SRCDIR/tests/integration/mail
 command -v sqlite3 >/dev/null || { echo "1..0 # SKIP no sqlite3 CLI"; exit 0; }
 
 peers_setup || tap_bail "peers_setup failed"
+DAEMON_PID=
+# shellcheck disable=SC2016 # expanded at exit
+peers_on_exit '[ -n "$DAEMON_PID" ] && kill -KILL "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null'
 tap_ok "token introspection endpoint starts" oauth_endpoint_start ||
     tap_bail "no endpoint"
 export DOVECOT_OAUTH2_MODE=get
@@ -169,7 +177,11 @@ rc=$(once imap3 "$IMAP_CONF")
 tap_is "IMAP: a revoked token: --once exits 1 (the account failed)" "$rc" 1
 line=$(grep -E 'account=work' "$W/imap3.err" | grep -iE 'refused|fail' | head -n1)
 tap_like "IMAP: ... one log line names the account, the user and the refusal" \
-    "$line" '^<4>.*imap account=work: .*login as alice refused: Authentication failed'
+    "$line" '^<4>.*imap account=work: .*login as alice refused: .*Authentication failed'
+tap_like "IMAP: ... with the server's response code AUTHENTICATIONFAILED" \
+    "$line" 'refused: \[AUTHENTICATIONFAILED\] '
+tap_like "IMAP: ... and says the token was refused and is read again" \
+    "$line" '\(the token was refused: token_file is read again at the next attempt\)$'
 tap_is "IMAP: ... the endpoint was asked (it was the refusal)" \
     "$(tail -n1 "$OAUTH_ENDPOINT_RECORD")" "refused $tok_b"
 tap_is "IMAP: ... nothing ingested, nothing lost" "$(n_messages)" 3
@@ -216,15 +228,76 @@ rc=$(once imap8 "$IMAP_CONF" -v -T all)
 tap_is "IMAP: refused with -v -T all: --once exits 1" "$rc" 1
 no_secret "IMAP: ... the token is not in the debug log" "$W/imap8.err" "$tok_c"
 
+# The daemon retries a refused token with its backoff instead of waiting
+# for a reload: the refresher's next token is picked up by itself.
+"$RAPPORTD" -c "$IMAP_CONF" 2>"$W/daemon.err" &
+DAEMON_PID=$!
+daemon_said() { grep -Eq -- "$1" "$W/daemon.err"; }
+tap_ok "IMAP daemon: a refused token is retried with backoff" \
+    wait_until 15 daemon_said 'imap account=work: retrying in'
+tap_like "IMAP daemon: ... logged as a refused token (AUTHENTICATIONFAILED)" \
+    "$(grep 'account=work: imap host' "$W/daemon.err" | head -n1)" \
+    'refused: \[AUTHENTICATIONFAILED\] .*\(the token was refused: token_file is read again'
+tap_not "IMAP daemon: ... not disabled until a reload" \
+    grep -q 'disabled until' "$W/daemon.err"
+tok_g=$(new_token 1200)
+oauth_token_grant "$tok_g" alice
+refresh "$tok_g"
+tap_ok "IMAP daemon: ... the refreshed token file is read at the next attempt" \
+    wait_until 20 daemon_said 'imap account=work: connected to'
+tap_is "IMAP daemon: ... presenting the new token" \
+    "$(last_seen "$OAUTH_ENDPOINT_RECORD")" "$tok_g"
+kill -TERM "$DAEMON_PID"
+wait "$DAEMON_PID"
+tap_is "IMAP daemon: ... and stops cleanly on SIGTERM" "$?" 0
+DAEMON_PID=
+{ echo "=== daemon"; cat "$W/daemon.err"; } >>"$LOG"
+
 # The provider unreachable: Dovecot answers NO [UNAVAILABLE] (temporary).
-oauth_token_grant "$tok_c" alice
 oauth_endpoint_stop
 rc=$(once imap9 "$IMAP_CONF")
 tap_is "IMAP: introspection endpoint down: --once exits 1" "$rc" 1
+line=$(grep 'account=work' "$W/imap9.err" | head -n1)
 tap_like "IMAP: ... logged for account work with the server's words" \
-    "$(grep 'account=work' "$W/imap9.err" | head -n1)" \
-    'account=work: .*alice.*: Temporary authentication failure'
-no_secret "IMAP: ... the token is not in the log" "$W/imap9.err" "$tok_c"
+    "$line" 'account=work: .*alice.*: .*Temporary authentication failure'
+tap_like "IMAP: ... as a temporary failure with the code UNAVAILABLE" \
+    "$line" 'login as alice failed: \[UNAVAILABLE\] .*\(temporary failure'
+tap_not "IMAP: ... not worded as a refusal" grep -q 'refused' <<<"$line"
+no_secret "IMAP: ... the token is not in the log" "$W/imap9.err" "$tok_g"
+
+# A server that does not offer XOAUTH2 (the peers' default Dovecot: PLAIN
+# and LOGIN only): rapport refuses before sending anything, so the token
+# never leaves; Dovecot saw no authentication attempt at all.
+oauth_endpoint_start >/dev/null 2>&1 || tap_bail "no endpoint"
+oauth_token_grant "$tok_g" alice
+dovecot_stop
+unset DOVECOT_OAUTH2_MODE
+dovecot_start alice secret || tap_bail "no plain dovecot"
+# The log file is the earlier instance's too: only what follows counts.
+log_from=$(($(wc -c <"$DOVECOT_LOG") + 1))
+new_log() { tail -c "+$log_from" "$DOVECOT_LOG"; }
+tap_not "IMAP: a Dovecot without xoauth2 in auth_mechanisms" \
+    grep -q 'xoauth2' "$DOVECOT_CONF"
+sed "s|^url = imap://127.0.0.1:[0-9]*/|url = imap://127.0.0.1:$DOVECOT_IMAP_PORT/|" \
+    "$IMAP_CONF" >"$W/imap-noxo.conf"
+rc=$(once imap10 "$W/imap-noxo.conf" -v -T all)
+tap_is "IMAP: auth = xoauth2 against it: --once exits 1" "$rc" 1
+line=$(grep 'account=work' "$W/imap10.err" | grep -v 'retrying' | head -n1)
+tap_like "IMAP: ... refused before sending: the server does not offer it" \
+    "$line" '^<4>.*imap account=work: .*server does not offer AUTH=XOAUTH2.*\(cannot work as configured\)'
+tap_is "IMAP: ... the endpoint saw no request" \
+    "$(wc -l <"$OAUTH_ENDPOINT_RECORD")" 0
+# imap-login logs each disconnect with its attempts; wait for rapportd's
+# (the only one past STARTTLS: dovecot_start's port probes never get there).
+ours() { new_log | grep 'imap-login: .*Disconnected: .*, TLS, session='; }
+for _ in $(seq 50); do
+	[ -n "$(ours)" ] && break
+	sleep 0.1
+done
+tap_like "IMAP: ... Dovecot saw no authentication attempt" "$(ours)" \
+    'Aborted login by logging out \(no auth attempts'
+tap_not "IMAP: ... and no XOAUTH2 at all" grep -qi 'xoauth2' <(new_log)
+no_secret "IMAP: ... the token is not in the debug log" "$W/imap10.err" "$tok_g"
 
 # ------------------------------------------------------------ SMTP
 
@@ -290,7 +363,7 @@ tap_is "SMTP: ... and sends what was held back" "$(smtp_sink_count)" 3
 # ------------------------------------------------------------ whole log
 
 leaks=0
-for t in "$tok_a" "$tok_b" "$tok_c" "$tok_d" "$tok_e" "$tok_f"; do
+for t in "$tok_a" "$tok_b" "$tok_c" "$tok_d" "$tok_e" "$tok_f" "$tok_g"; do
 	grep -qF "$t" "$LOG" && leaks=$((leaks + 1))
 done
 tap_is "no token of this run appears anywhere in rapportd's output" "$leaks" 0

@@ -30,6 +30,8 @@
 static struct testdb tdb;
 static struct config cfg;
 static struct linker *lk;
+/* One for the whole run, as a connector keeps one per connection. */
+static struct referral_ingest *ri;
 static int64_t anna, minjun, bob;
 
 static int64_t
@@ -49,7 +51,8 @@ add_customer(struct store *st, const char *name, const char *addr,
 /*
  * Parses, classifies, links and stores a whole message (LF line ends
  * turned into CRLF), then runs the referral rules on it as the IMAP
- * connector does.  Returns what referral_ingest_message() returned.
+ * connector does, with the run's one ri.  Returns what
+ * referral_ingest_message() returned.
  */
 static int
 deliver(struct store *st, const char *text)
@@ -85,7 +88,7 @@ deliver(struct store *st, const char *text)
 	in.lr = &lr;
 	if (store_message_ingest(st, &in, NULL, &is_new) != STORE_OK)
 		abort();
-	rc = referral_ingest_message(st, &cfg, lk, &in, is_new);
+	rc = referral_ingest_message(ri, &in, is_new);
 	linker_result_free(&lr);
 	classify_result_free(&cls);
 	message_free(&m);
@@ -381,7 +384,7 @@ test_meeting(struct store *st)
 	testdb_now("2027-01-05T10:00:00Z");
 	is_int(store_event_put(st, "work", "/cal/kim/", "/cal/kim/m1.ics",
 	    "\"1\"", &occ, 1), STORE_OK, "meeting stored");
-	is_int(referral_ingest_events(st, &cfg, lk, "work", "/cal/kim/", &list),
+	is_int(referral_ingest_events(ri, "work", "/cal/kim/", &list),
 	    1, "a customer meeting a new person: one candidate");
 	is_int(testdb_count(&tdb, "SELECT count(*) FROM referrals WHERE rule = "
 	    "'meeting:customer-with-new' AND state = 'pending' AND "
@@ -389,15 +392,56 @@ test_meeting(struct store *st)
 	    " AND evidence_id = (SELECT id FROM events"
 	    "  WHERE uid = 'meet-1@cal.example')"), 1,
 	    "pending, with the event as evidence");
-	is_int(referral_ingest_events(st, &cfg, lk, "work", "/cal/kim/", &list),
+	is_int(referral_ingest_events(ri, "work", "/cal/kim/", &list),
 	    0, "the same meeting synced again: nothing new");
 	att[1].addr = "carl@berg.example";
 	ev.uid = "meet-2@cal.example";
 	occ.ev = &ev;
 	store_event_put(st, "work", "/cal/kim/", "/cal/kim/m2.ics", "\"1\"",
 	    &occ, 1);
-	is_int(referral_ingest_events(st, &cfg, lk, "work", "/cal/kim/", &list),
+	is_int(referral_ingest_events(ri, "work", "/cal/kim/", &list),
 	    0, "a meeting with a customer only: nothing");
+}
+
+/*
+ * The detector outlives many messages; customers are the store's, looked
+ * up for each message, so one added during the sync counts at once.
+ */
+static void
+test_customer_added_midway(struct store *st)
+{
+	testdb_now("2027-02-01T10:00:00Z");
+	is_int(deliver(st,
+	    "From: Dora Lind <dora@lind.example>\n"
+	    "To: Kim Sales <kim@sales.example>\n"
+	    "Cc: Finn Olsen <finn@olsen.example>\n"
+	    "Date: Mon, 01 Feb 2027 09:00:00 +0000\n"
+	    "Message-ID: <intro1@lind.example>\n"
+	    "Subject: Introduction: Finn Olsen\n\n"
+	    "Hi Kim,\n\nlet me introduce you to Finn.\n\nDora\n"), 0,
+	    "an introduction by a stranger: nothing");
+	add_customer(st, "Dora Lind", "dora@lind.example", NULL, 0);
+	is_int(deliver(st,
+	    "From: Dora Lind <dora@lind.example>\n"
+	    "To: Kim Sales <kim@sales.example>\n"
+	    "Cc: Gus Moe <gus@moe.example>\n"
+	    "Date: Mon, 01 Feb 2027 09:30:00 +0000\n"
+	    "Message-ID: <intro2@lind.example>\n"
+	    "Subject: Introduction: Gus Moe\n\n"
+	    "Hi Kim,\n\nlet me introduce you to Gus.\n\nDora\n"), 1,
+	    "the same writer added as a customer meanwhile: a referral");
+	add_customer(st, "Hana Ito", "hana@ito.example", NULL, 0);
+	is_int(deliver(st,
+	    "From: Ida Berg <ida@berg2.example>\n"
+	    "To: Kim Sales <kim@sales.example>\n"
+	    "Date: Mon, 01 Feb 2027 10:00:00 +0000\n"
+	    "Message-ID: <first@berg2.example>\n"
+	    "Subject: Espresso machines\n\n"
+	    "Hello, I was referred by Hana Ito. Could we talk?\n"), 1,
+	    "a customer added meanwhile is found by name");
+	is_int(testdb_count(&tdb, "SELECT count(*) FROM referrals r JOIN "
+	    "customers c ON c.id = r.referrer_id WHERE c.name IN "
+	    "('Dora Lind', 'Hana Ito')"), 2, "both name the new customers");
 }
 
 int
@@ -416,6 +460,7 @@ main(void)
 	cfg.link.own_domains = own_domains;
 	cfg.link.n_own_domains = 1;
 	lk = linker_new(&cfg);
+	ri = referral_ingest_new(st, &cfg, lk);
 
 	anna = add_customer(st, "Anna Schmidt", "anna@schmidt.example", NULL, 0);
 	minjun = add_customer(st, "김민준", "minjun@kim.example", NULL, 0);
@@ -428,7 +473,9 @@ main(void)
 	test_near_misses(st);
 	test_triggers(st);
 	test_meeting(st);
+	test_customer_added_midway(st);
 
+	referral_ingest_free(ri);
 	linker_free(lk);
 	testdb_close(&tdb);
 	return tap_done();
