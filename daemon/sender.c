@@ -462,6 +462,87 @@ sender_build(const struct sender_env *env, const struct template *t,
 	return rc;
 }
 
+/*
+ * What a message needs from the store, gathered apart from rendering so
+ * that a pool's thread renders without holding the store lock.
+ */
+struct sender_draft {
+	struct sender_vars	 v;
+	struct sender_parts	 p;
+	const char		*message_id;
+	char			 preview[320];
+};
+
+static void
+sender_draft_free(struct sender_draft *d)
+{
+	vars_free(&d->v);
+	sender_parts_free(&d->p);
+	memset(&d->p, 0, sizeof(d->p));
+	d->message_id = NULL;
+}
+
+/* The store's part of rendering: addresses, token, variables.  message_id
+ * NULL: a preview.  d must be freed whatever the result. */
+static int
+sender_gather(struct store *st, const struct sender_env *env,
+    const struct outbox_row *row, const struct customer *c,
+    const char *message_id, int64_t now, struct sender_message *out,
+    struct sender_draft *d, char *err, size_t errlen)
+{
+	free(out->recipient);
+	free(out->from_addr);
+	out->recipient = out->from_addr = NULL;
+	if (c->n_emails == 0) {
+		snprintf(err, errlen, "customer %lld has no address",
+		    (long long)c->id);
+		return -1;
+	}
+	if (sender_from(env) == NULL || sender_parse_from(sender_from(env),
+	    &d->p.from_name, &d->p.from_addr) < 0) {
+		snprintf(err, errlen, "no usable From address (from =)");
+		return -1;
+	}
+	d->message_id = message_id;
+	if (message_id == NULL) {
+		snprintf(d->preview, sizeof(d->preview),
+		    "<rapport.preview@%s>", address_domain(d->p.from_addr) ?
+		    address_domain(d->p.from_addr) : "localhost");
+		d->message_id = d->preview;
+	}
+	out->recipient = xstrdup(c->emails[0]);
+	out->from_addr = xstrdup(d->p.from_addr);
+	d->p.mailto = sender_unsubscribe_mailto(env->cfg, d->p.from_addr);
+	if (env->cfg->send.unsubscribe_url &&
+	    (d->p.unsub_url = sender_unsubscribe_url(st, env->cfg, c,
+	    message_id == NULL, err, errlen)) == NULL)
+		return -1;
+	vars_customer(&d->v, c, row, now, env->cfg);
+	vars_sender(&d->v, d->p.from_name, d->p.from_addr);
+	vars_ref(st, &d->v, row, c, env->cfg);
+	vars_set(&d->v, "unsubscribe.mailto", d->p.mailto);
+	vars_set(&d->v, "unsubscribe.url", d->p.unsub_url);
+	return 0;
+}
+
+/* Template and MIME, from a gathered draft: no store access. */
+static int
+sender_compose(const struct sender_env *env, const struct template *t,
+    const struct customer *c, struct sender_draft *d, int64_t now,
+    struct sender_message *out, char *err, size_t errlen)
+{
+	struct template_output o;
+	int rc;
+
+	template_output_init(&o);
+	out->tmpl = t;
+	template_render(t, vars_lookup, &d->v, &o);
+	rc = sender_build(env, t, c, &d->p, d->message_id, now, &o, out, err,
+	    errlen);
+	template_output_free(&o);
+	return rc;
+}
+
 /* Renders with the customer and template already at hand. */
 static int
 sender_render_with(struct store *st, const struct sender_env *env,
@@ -469,52 +550,16 @@ sender_render_with(struct store *st, const struct sender_env *env,
     const struct template *t, const char *message_id, int64_t now,
     struct sender_message *out, char *err, size_t errlen)
 {
-	struct sender_vars v = { .n = 0 };
-	struct sender_parts p = { NULL, NULL, NULL, NULL };
-	struct template_output o;
-	char preview[320];
-	int rc = -1;
+	struct sender_draft d;
+	int rc;
 
-	template_output_init(&o);
-	free(out->recipient);
-	free(out->from_addr);
-	out->recipient = out->from_addr = NULL;
+	memset(&d, 0, sizeof(d));
 	out->tmpl = t;
-	if (c->n_emails == 0) {
-		snprintf(err, errlen, "customer %lld has no address",
-		    (long long)c->id);
-		goto out;
-	}
-	if (sender_from(env) == NULL ||
-	    sender_parse_from(sender_from(env), &p.from_name, &p.from_addr) < 0) {
-		snprintf(err, errlen, "no usable From address (from =)");
-		goto out;
-	}
-	if (message_id == NULL) {
-		snprintf(preview, sizeof(preview), "<rapport.preview@%s>",
-		    address_domain(p.from_addr) ? address_domain(p.from_addr) :
-		    "localhost");
-		message_id = preview;
-	}
-	out->recipient = xstrdup(c->emails[0]);
-	out->from_addr = xstrdup(p.from_addr);
-	p.mailto = sender_unsubscribe_mailto(env->cfg, p.from_addr);
-	if (env->cfg->send.unsubscribe_url &&
-	    (p.unsub_url = sender_unsubscribe_url(st, env->cfg, c,
-	    message_id == preview, err, errlen)) == NULL)
-		goto out;
-	vars_customer(&v, c, row, now, env->cfg);
-	vars_sender(&v, p.from_name, p.from_addr);
-	vars_ref(st, &v, row, c, env->cfg);
-	vars_set(&v, "unsubscribe.mailto", p.mailto);
-	vars_set(&v, "unsubscribe.url", p.unsub_url);
-	template_render(t, vars_lookup, &v, &o);
-	rc = sender_build(env, t, c, &p, message_id, now, &o, out, err,
+	rc = sender_gather(st, env, row, c, message_id, now, out, &d, err,
 	    errlen);
-out:
-	template_output_free(&o);
-	vars_free(&v);
-	sender_parts_free(&p);
+	if (rc == 0)
+		rc = sender_compose(env, t, c, &d, now, out, err, errlen);
+	sender_draft_free(&d);
 	return rc;
 }
 
@@ -622,12 +667,16 @@ struct sender_worker {
 	struct smtp_session	*session;
 	struct imap_session	*sent;		/* for copies to Sent, or NULL */
 	bool			 used;		/* RSET before the next message */
-	bool			 dry_dir_made;
+	int			 dry_dir;	/* dry_run's folder, or -1 */
+	/* getrandom(2) once per 32 Message-IDs rather than once each. */
+	unsigned char		 rnd[256];
+	size_t			 rnd_used;
 	int			 inbatch;	/* rows in the open transaction */
 	int64_t			 last_used;
 	/* Over budget until then: claim nothing, every row would wait. */
 	int64_t			 budget_until;
 	struct sender_message	 msg;
+	struct sender_draft	 draft;	/* gathered, rendered unlocked */
 	unsigned		 failures;
 	unsigned		 seed;
 	pthread_t		 thread;
@@ -699,48 +748,111 @@ sender_connect(struct sender_worker *w, char *err, size_t errlen)
 	return 0;
 }
 
+/* Once a pass: a folder removed and made again between passes is the
+ * one written to. */
+static void
+sender_dry_dir_close(struct sender_worker *w)
+{
+	if (w->dry_dir >= 0)
+		close(w->dry_dir);
+	w->dry_dir = -1;
+}
+
+/* All of len to fd; -1 with errno. */
+static int
+sender_write_all(int fd, const char *p, size_t left)
+{
+	ssize_t n;
+
+	while (left > 0) {
+		if ((n = write(fd, p, left)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		left -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * The message in an unnamed file (O_TMPFILE) linked in under its name
+ * once complete: one directory entry made, where a temporary name costs
+ * three (made, renamed, removed), which was most of the dry run's CPU on
+ * ext4 (bench/send).  1: no O_TMPFILE here, no /proc, or the name is
+ * already taken (a batch written again after a crash): use a temporary
+ * name instead.
+ */
+static int
+sender_dry_link(struct sender_worker *w, const char *path)
+{
+	char proc[64];
+	int fd, rc;
+
+	if ((fd = openat(w->dry_dir, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC,
+	    0666)) < 0)
+		return 1;
+	if (sender_write_all(fd, w->msg.data.buf, w->msg.data.len) < 0) {
+		rc = errno;
+		close(fd);
+		errno = rc;
+		return -1;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	rc = linkat(AT_FDCWD, proc, w->dry_dir, path, AT_SYMLINK_FOLLOW) == 0 ?
+	    0 : 1;
+	if (close(fd) != 0 && rc == 0)
+		rc = -1;
+	return rc;
+}
+
 /* Writes the message as DIR/ID.eml, atomically. */
 static int
 sender_dry_run(struct sender_worker *w, const struct outbox_row *row,
     char *err, size_t errlen)
 {
 	const char *dir = w->env.cfg->send.dry_run;
-	char tmp[4096], path[4096];
-	const char *p = w->msg.data.buf;
-	size_t left = w->msg.data.len;
-	ssize_t n;
-	int fd, rc = 0;
+	char tmp[64], path[64];
+	int fd, rc;
 
-	if (!w->dry_dir_made && mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		snprintf(err, errlen, "%.200s: %s", dir, strerror(errno));
-		return -1;
-	}
-	w->dry_dir_made = true;
-	snprintf(path, sizeof(path), "%s/%lld.eml", dir, (long long)row->id);
-	snprintf(tmp, sizeof(tmp), "%s/.%lld.eml.tmp", dir, (long long)row->id);
-	/* Plain write(2): stdio would add an fstat per file (bench/send). */
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0666)) < 0) {
-		snprintf(err, errlen, "%.200s: %s", tmp, strerror(errno));
-		return -1;
-	}
-	while (left > 0) {
-		if ((n = write(fd, p, left)) < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = -1;
-			break;
+	/* Names relative to the folder, opened once a pass: no path walk
+	 * per file (bench/send). */
+	if (w->dry_dir < 0) {
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+			snprintf(err, errlen, "%.200s: %s", dir, strerror(errno));
+			return -1;
 		}
-		p += n;
-		left -= (size_t)n;
+		if ((w->dry_dir = open(dir, O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC)) < 0) {
+			snprintf(err, errlen, "%.200s: %s", dir, strerror(errno));
+			return -1;
+		}
 	}
+	snprintf(path, sizeof(path), "%lld.eml", (long long)row->id);
+	if ((rc = sender_dry_link(w, path)) <= 0) {
+		if (rc < 0)
+			snprintf(err, errlen, "%.200s/%s: %s", dir, path,
+			    strerror(errno));
+		return rc;
+	}
+	snprintf(tmp, sizeof(tmp), ".%lld.eml.tmp", (long long)row->id);
+	/* Plain write(2): stdio would add an fstat per file (bench/send). */
+	if ((fd = openat(w->dry_dir, tmp, O_WRONLY | O_CREAT | O_TRUNC |
+	    O_CLOEXEC, 0666)) < 0) {
+		snprintf(err, errlen, "%.200s/%s: %s", dir, tmp,
+		    strerror(errno));
+		return -1;
+	}
+	rc = sender_write_all(fd, w->msg.data.buf, w->msg.data.len);
 	if (close(fd) != 0)
 		rc = -1;
-	if (rc == 0 && rename(tmp, path) < 0)
+	if (rc == 0 && renameat(w->dry_dir, tmp, w->dry_dir, path) < 0)
 		rc = -1;
 	if (rc < 0) {
-		snprintf(err, errlen, "%.200s: %s", path, strerror(errno));
-		unlink(tmp);
+		snprintf(err, errlen, "%.200s/%s: %s", dir, path,
+		    strerror(errno));
+		unlinkat(w->dry_dir, tmp, 0);
 	}
 	return rc;
 }
@@ -862,14 +974,17 @@ sender_file_sent(struct sender_worker *w, const struct outbox_row *row)
 		    err);
 }
 
+static int sender_fail(struct sender_worker *, const struct outbox_row *,
+    const char *);
+
 /*
- * Sends the rendered message.  0 when the row's fate is recorded; -1
- * when no connection could be opened (the row is planned again) or the
- * store failed.
+ * Renders the gathered draft, outside the pool's store lock, and sends
+ * it.  0 when the row's fate is recorded; -1 when no connection could
+ * be opened (the row is planned again) or the store failed.
  */
 static int
 sender_deliver(struct sender_worker *w, const struct outbox_row *row,
-    int64_t now)
+    const struct customer *c, const struct template *t, int64_t now)
 {
 	struct smtp_reply r;
 	const char *rcpt = w->msg.recipient;
@@ -879,6 +994,12 @@ sender_deliver(struct sender_worker *w, const struct outbox_row *row,
 	if (sender_batch_end(w) < 0)
 		return -1;	/* not claimed after all */
 	sender_store_unlock(w);
+	/* Rendering is CPU: the pool's other threads use the store meanwhile. */
+	if (sender_compose(&w->env, t, c, &w->draft, now, &w->msg, err,
+	    sizeof(err)) < 0) {
+		sender_store_lock(w);
+		return sender_fail(w, row, err);
+	}
 	if (sender_connect(w, err, sizeof(err)) < 0) {
 		log_warnx("sender account=%s: %s", w->account, err);
 		sender_store_lock(w);
@@ -978,17 +1099,30 @@ sender_budget(struct sender_worker *w, int64_t self, int64_t now,
 
 /* "<rapport.ROWID.RANDOM@domain>": unique without coordination. */
 static void
-sender_message_id(const struct outbox_row *row, const char *from_addr,
-    char *buf, size_t len)
+sender_message_id(struct sender_worker *w, const struct outbox_row *row,
+    const char *from_addr, char *buf, size_t len)
 {
+	static const char digits[] = "0123456789abcdef";
 	unsigned char rnd[8];
 	char hex[17];
 	const char *domain = from_addr ? address_domain(from_addr) : NULL;
 
-	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+	if (w->rnd_used + sizeof(rnd) > sizeof(w->rnd)) {
+		if (getrandom(w->rnd, sizeof(w->rnd), 0) ==
+		    (ssize_t)sizeof(w->rnd))
+			w->rnd_used = 0;
+	}
+	if (w->rnd_used + sizeof(rnd) <= sizeof(w->rnd)) {
+		memcpy(rnd, w->rnd + w->rnd_used, sizeof(rnd));
+		explicit_bzero(w->rnd + w->rnd_used, sizeof(rnd));
+		w->rnd_used += sizeof(rnd);
+	} else
 		memcpy(rnd, &row->created_at, sizeof(rnd));
-	for (size_t i = 0; i < sizeof(rnd); i++)
-		snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+	for (size_t i = 0; i < sizeof(rnd); i++) {
+		hex[2 * i] = digits[rnd[i] >> 4];
+		hex[2 * i + 1] = digits[rnd[i] & 0xf];
+	}
+	hex[16] = '\0';
 	snprintf(buf, len, "<rapport.%lld.%s@%s>", (long long)row->id, hex,
 	    domain && *domain ? domain : "localhost");
 }
@@ -1031,18 +1165,24 @@ sender_prepare(struct sender_worker *w, struct outbox_row *row,
 		if (sender_from(&w->env))
 			sender_parse_from(sender_from(&w->env), &from_name,
 			    &from_addr);
-		sender_message_id(row, from_addr, mid, sizeof(mid));
+		sender_message_id(w, row, from_addr, mid, sizeof(mid));
 		free(from_name);
 		free(from_addr);
 		row->message_id = xstrdup(mid);
 	}
-	if (store_outbox_set_message_id(w->st, row->id, row->message_id,
+	/* A dry run records it with the row's end (store_outbox_sent_as). */
+	if (w->env.cfg->send.dry_run == NULL &&
+	    store_outbox_set_message_id(w->st, row->id, row->message_id,
 	    c->n_emails ? c->emails[0] : NULL) != STORE_OK) {
 		snprintf(err, errlen, "%s", store_errmsg(w->st));
 		return -2;
 	}
-	return sender_render_with(w->st, &w->env, row, c, t, row->message_id,
-	    now, &w->msg, err, errlen);
+	if (w->env.cfg->send.dry_run)
+		return sender_render_with(w->st, &w->env, row, c, t,
+		    row->message_id, now, &w->msg, err, errlen);
+	/* sender_deliver renders it once the store lock is let go. */
+	return sender_gather(w->st, &w->env, row, c, row->message_id, now,
+	    &w->msg, &w->draft, err, errlen);
 }
 
 /* Everything for one claimed row.  -1: stop this pass (retry later);
@@ -1082,10 +1222,13 @@ sender_one(struct sender_worker *w, struct outbox_row *row)
 		if (sender_dry_run(w, row, buf, sizeof(buf)) < 0)
 			rc = sender_fail(w, row, buf);
 		else
-			rc = store_outbox_sent(w->st, row->id, now, "dry-run") ==
-			    STORE_OK ? 0 : sender_store_failed(w, row);
+			rc = store_outbox_sent_as(w->st, row->id, now,
+			    "dry-run", row->message_id, c.n_emails ?
+			    c.emails[0] : NULL) == STORE_OK ? 0 :
+			    sender_store_failed(w, row);
 	} else
-		rc = sender_deliver(w, row, now);
+		rc = sender_deliver(w, row, &c, t, now);
+	sender_draft_free(&w->draft);
 	customer_clear(&c);
 	return rc;
 }
@@ -1119,6 +1262,7 @@ sender_pass(struct sender_worker *w)
 		if (rc == STORE_NOTFOUND) {
 			rc = sender_batch_end(w);
 			sender_store_unlock(w);
+			sender_dry_dir_close(w);
 			return rc < 0 ? CONNECTOR_RETRY : CONNECTOR_OK;
 		}
 		if (rc != STORE_OK) {
@@ -1142,6 +1286,7 @@ sender_pass(struct sender_worker *w)
 	sender_store_lock(w);
 	rc = sender_batch_end(w);
 	sender_store_unlock(w);
+	sender_dry_dir_close(w);
 	return rc < 0 ? CONNECTOR_RETRY : CONNECTOR_OK;
 }
 
@@ -1156,6 +1301,8 @@ sender_worker_init(struct sender_worker *w, struct connector_ctx *ctx,
 	w->env.templates = templates;
 	w->account = ctx->ep && ctx->ep->name ? ctx->ep->name : "default";
 	w->fd = -1;
+	w->dry_dir = -1;
+	w->rnd_used = sizeof(w->rnd);
 	w->seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)w;
 	sender_message_init(&w->msg);
 }
@@ -1167,6 +1314,8 @@ sender_worker_fini(struct sender_worker *w)
 	imap_session_close(w->sent);
 	w->sent = NULL;
 	sender_message_free(&w->msg);
+	sender_draft_free(&w->draft);
+	sender_dry_dir_close(w);
 }
 
 /* Waits up to ms for a wake-up or a stop; true when stopping. */

@@ -77,6 +77,11 @@ static const char SQL_OUTBOX_SET_MESSAGE_ID[] =
 static const char SQL_OUTBOX_SENT[] =
     "UPDATE outbox SET state = 'sent', sent_at = ?2, reason = ?3,"
     " lease_until = NULL WHERE id = ?1";
+/* The dry run's one write per row: Message-ID (kept if set) and end. */
+static const char SQL_OUTBOX_SENT_AS[] =
+    "UPDATE outbox SET state = 'sent', sent_at = ?2, reason = ?3,"
+    " lease_until = NULL, message_id = coalesce(message_id, ?4),"
+    " recipient = coalesce(?5, recipient) WHERE id = ?1";
 static const char SQL_OUTBOX_DEFER[] =
     "UPDATE outbox SET state = 'planned', next_attempt_at = ?2,"
     " attempts = attempts + ?3, reason = ?4, lease_until = NULL"
@@ -248,6 +253,22 @@ store_outbox_sent(struct store *st, int64_t id, int64_t at,
 	sqlite3_bind_int64(stmt, 1, id);
 	sqlite3_bind_int64(stmt, 2, at);
 	store_bind_text(stmt, 3, server_reply);
+	return outbox_update(st, stmt, id, "outbox sent");
+}
+
+int
+store_outbox_sent_as(struct store *st, int64_t id, int64_t at,
+    const char *server_reply, const char *message_id, const char *recipient)
+{
+	sqlite3_stmt *stmt = store_stmt(st, SQL_OUTBOX_SENT_AS);
+
+	if (stmt == NULL)
+		return STORE_ERROR;
+	sqlite3_bind_int64(stmt, 1, id);
+	sqlite3_bind_int64(stmt, 2, at);
+	store_bind_text(stmt, 3, server_reply);
+	store_bind_text(stmt, 4, message_id);
+	store_bind_text(stmt, 5, recipient);
 	return outbox_update(st, stmt, id, "outbox sent");
 }
 

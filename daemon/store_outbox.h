@@ -68,6 +68,13 @@ int store_outbox_set_message_id(struct store *st, int64_t id,
     const char *message_id, const char *recipient);
 int store_outbox_sent(struct store *st, int64_t id, int64_t at,
     const char *server_reply);
+/*
+ * store_outbox_sent and store_outbox_set_message_id in one statement, for
+ * rows that never leave the machine (dry run): nothing can happen between
+ * the two that a crash could expose, since one transaction holds both.
+ */
+int store_outbox_sent_as(struct store *st, int64_t id, int64_t at,
+    const char *server_reply, const char *message_id, const char *recipient);
 /* Back to planned, retried at next_attempt (a 4xx, over budget, quiet
  * hours); attempts counts only server refusals (count_attempt). */
 int store_outbox_defer(struct store *st, int64_t id, int64_t next_attempt,
