@@ -185,8 +185,8 @@ store_customer_get(struct store *st, int64_t id, struct customer *out)
 	return rc;
 }
 
-static int
-customer_exists(struct store *st, int64_t id)
+int
+store_customer_exists(struct store *st, int64_t id)
 {
 	sqlite3_stmt *stmt = store_stmt(st, SQL_CUSTOMER_EXISTS);
 	int rc;
@@ -524,7 +524,7 @@ store_customer_tag(struct store *st, int64_t id, const char *tag, bool add)
 
 	if ((rc = store_tx_enter(st, &tx)) != STORE_OK)
 		return rc;
-	if ((rc = customer_exists(st, id)) != STORE_OK)
+	if ((rc = store_customer_exists(st, id)) != STORE_OK)
 		return store_tx_leave(st, &tx, rc);
 	stmt = store_stmt(st, add ? SQL_TAG_INSERT : SQL_TAG_DELETE);
 	if (stmt == NULL)
@@ -587,7 +587,7 @@ store_customer_forget(struct store *st, int64_t id, const char *reason)
 
 	if ((rc = store_tx_enter(st, &tx)) != STORE_OK)
 		return rc;
-	if ((rc = customer_exists(st, id)) != STORE_OK)
+	if ((rc = store_customer_exists(st, id)) != STORE_OK)
 		return store_tx_leave(st, &tx, rc);
 	/* Before the cascade takes their proposals: what rapport put on
 	 * the user's calendars under their name is to be taken back. */
@@ -700,7 +700,7 @@ store_customer_dump(struct store *st, int64_t id,
 	/* One snapshot: the tables must agree with each other. */
 	if ((rc = store_tx_enter_read(st, &tx)) != STORE_OK)
 		return rc;
-	rc = customer_exists(st, id);
+	rc = store_customer_exists(st, id);
 	for (size_t i = 0; i < sizeof(store_dump_sql) /
 	    sizeof(store_dump_sql[0]) && rc == STORE_OK; i++)
 		rc = customer_dump_table(st, id, store_dump_sql[i].table,
@@ -727,7 +727,7 @@ store_sale_add(struct store *st, int64_t customer_id, const char *product,
 
 	if ((rc = store_tx_enter(st, &tx)) != STORE_OK)
 		return rc;
-	if ((rc = customer_exists(st, customer_id)) != STORE_OK)
+	if ((rc = store_customer_exists(st, customer_id)) != STORE_OK)
 		return store_tx_leave(st, &tx, rc);
 	if ((stmt = store_stmt(st, SQL_SALE_ADD)) == NULL)
 		return store_tx_leave(st, &tx, STORE_ERROR);
@@ -757,8 +757,8 @@ store_referral_add(struct store *st, int64_t referrer, int64_t referred,
 	}
 	if ((rc = store_tx_enter(st, &tx)) != STORE_OK)
 		return rc;
-	if ((rc = customer_exists(st, referrer)) != STORE_OK ||
-	    (rc = customer_exists(st, referred)) != STORE_OK)
+	if ((rc = store_customer_exists(st, referrer)) != STORE_OK ||
+	    (rc = store_customer_exists(st, referred)) != STORE_OK)
 		return store_tx_leave(st, &tx, rc);
 	if ((stmt = store_stmt(st, SQL_REFERRAL_ADD)) == NULL)
 		return store_tx_leave(st, &tx, STORE_ERROR);

@@ -368,8 +368,6 @@ store_event_customer_names(struct store *st,
     " e.start_at, coalesce(e.end_at, 0), e.all_day, e.status,"		\
     " e.cancelled, e.organizer, e.created_by_rapport, l.rule, l.detail"
 
-static const char SQL_CUSTOMER_EXISTS[] =
-    "SELECT 1 FROM customers WHERE id = ?1";
 static const char SQL_EV_FOR_CUSTOMER[] =
     "SELECT " EVENT_ROW_COLUMNS ", " DECLINED_BY("?1")
     " FROM links l JOIN events e ON e.id = l.object_id"
@@ -418,24 +416,6 @@ event_row(sqlite3_stmt *stmt, struct store_event_row *r)
 	r->declined = sqlite3_column_int(stmt, 15) != 0;
 }
 
-static int
-customer_exists(struct store *st, int64_t id)
-{
-	sqlite3_stmt *stmt = store_stmt(st, SQL_CUSTOMER_EXISTS);
-	int rc;
-
-	if (stmt == NULL)
-		return STORE_ERROR;
-	sqlite3_bind_int64(stmt, 1, id);
-	rc = store_step(st, stmt, "customer exists");
-	if (rc == STORE_OK)
-		sqlite3_reset(stmt);
-	else if (rc == STORE_NOTFOUND)
-		store_set_error(st, "customer %lld: no such customer",
-		    (long long)id);
-	return rc;
-}
-
 int
 store_event_foreach_for_customer(struct store *st, int64_t customer_id,
     int64_t from, int64_t to,
@@ -445,7 +425,7 @@ store_event_foreach_for_customer(struct store *st, int64_t customer_id,
 	sqlite3_stmt *stmt;
 	int rc;
 
-	if ((rc = customer_exists(st, customer_id)) != STORE_OK)
+	if ((rc = store_customer_exists(st, customer_id)) != STORE_OK)
 		return rc;
 	if ((stmt = store_stmt(st, SQL_EV_FOR_CUSTOMER)) == NULL)
 		return STORE_ERROR;

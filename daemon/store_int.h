@@ -74,4 +74,8 @@ void store_bind_int64_or_null(sqlite3_stmt *stmt, int idx, int64_t v);
 /* A column as a fresh string, NULL for SQL NULL. */
 char *store_column_strdup(sqlite3_stmt *stmt, int col);
 
+/* STORE_OK if customer id exists; STORE_NOTFOUND ("customer N: no such
+ * customer") if not; STORE_ERROR. */
+int store_customer_exists(struct store *st, int64_t id);
+
 #endif

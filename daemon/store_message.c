@@ -770,8 +770,6 @@ store_message_has_uid(struct store *st, const char *account,
 
 /* ---- reads ---- */
 
-static const char SQL_CUSTOMER_EXISTS[] =
-    "SELECT 1 FROM customers WHERE id = ?1";
 /* is_reply already excludes outgoing, automatic and bounced mail; the
  * flags are checked again so a wrong verdict cannot stop a follow-up. */
 static const char SQL_REPLIED_SINCE[] =
@@ -792,24 +790,6 @@ static const char SQL_LAST_CONTACT[] =
     " WHERE l.customer_id = ?1 AND l.object_kind = 'event'"
     " AND e.cancelled = 0 AND e.start_at <= ?2)"
     " ORDER BY date DESC, k, id DESC LIMIT 1";
-
-static int
-customer_check(struct store *st, int64_t id)
-{
-	sqlite3_stmt *stmt = store_stmt(st, SQL_CUSTOMER_EXISTS);
-	int rc;
-
-	if (stmt == NULL)
-		return STORE_ERROR;
-	sqlite3_bind_int64(stmt, 1, id);
-	rc = store_step(st, stmt, "customer exists");
-	if (rc == STORE_OK)
-		sqlite3_reset(stmt);
-	else if (rc == STORE_NOTFOUND)
-		store_set_error(st, "customer %lld: no such customer",
-		    (long long)id);
-	return rc;
-}
 
 int
 store_customer_replied_since(struct store *st, int64_t customer_id,
@@ -912,7 +892,7 @@ store_timeline_foreach(struct store *st, int64_t customer_id,
 	sqlite3_stmt *stmt;
 	int rc;
 
-	if ((rc = customer_check(st, customer_id)) != STORE_OK)
+	if ((rc = store_customer_exists(st, customer_id)) != STORE_OK)
 		return rc;
 	if ((stmt = store_stmt(st, SQL_TIMELINE)) == NULL)
 		return STORE_ERROR;

@@ -7,8 +7,6 @@
 
 static const char SQL_SALE_SET_AMOUNT[] =
     "UPDATE sales SET amount = ?2 WHERE id = ?1";
-static const char SQL_SALE_CUSTOMER_EXISTS[] =
-    "SELECT 1 FROM customers WHERE id = ?1";
 /* ?1 = 0 lists every customer's sales; the primary address is position 0. */
 static const char SQL_SALE_LIST[] =
     "SELECT s.id, s.customer_id, c.name, e.address, s.product, s.amount,"
@@ -38,24 +36,6 @@ store_sale_set_amount(struct store *st, int64_t id, const char *amount)
 	return STORE_OK;
 }
 
-static int
-sale_customer_check(struct store *st, int64_t id)
-{
-	sqlite3_stmt *stmt = store_stmt(st, SQL_SALE_CUSTOMER_EXISTS);
-	int rc;
-
-	if (stmt == NULL)
-		return STORE_ERROR;
-	sqlite3_bind_int64(stmt, 1, id);
-	rc = store_step(st, stmt, "customer exists");
-	if (rc == STORE_OK)
-		sqlite3_reset(stmt);
-	else if (rc == STORE_NOTFOUND)
-		store_set_error(st, "customer %lld: no such customer",
-		    (long long)id);
-	return rc;
-}
-
 static void
 sale_from_row(sqlite3_stmt *stmt, struct store_sale_item *it)
 {
@@ -79,7 +59,7 @@ store_sale_foreach(struct store *st, int64_t customer_id,
 	int rc;
 
 	if (customer_id != 0 &&
-	    (rc = sale_customer_check(st, customer_id)) != STORE_OK)
+	    (rc = store_customer_exists(st, customer_id)) != STORE_OK)
 		return rc;
 	if ((stmt = store_stmt(st, SQL_SALE_LIST)) == NULL)
 		return STORE_ERROR;
