@@ -5,14 +5,8 @@
 #include <strings.h>
 
 #include "address.h"
+#include "strset.h"
 #include "xmalloc.h"
-
-/* A growable list of normalized strings, searched linearly: a user has a
- * handful of own addresses, and the free-mail list is a few dozen. */
-struct strset {
-	char	**v;
-	size_t	  n;
-};
 
 struct linker {
 	bool		fold_plus;
@@ -21,30 +15,6 @@ struct linker {
 	struct strset	own_domains;
 	struct strset	free_mail;
 };
-
-static void
-strset_add(struct strset *s, const char *v)
-{
-	s->v = xreallocarray(s->v, s->n + 1, sizeof(*s->v));
-	s->v[s->n++] = xstrdup(v);
-}
-
-static bool
-strset_has(const struct strset *s, const char *v)
-{
-	for (size_t i = 0; i < s->n; i++)
-		if (strcasecmp(s->v[i], v) == 0)
-			return true;
-	return false;
-}
-
-static void
-strset_free(struct strset *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		free(s->v[i]);
-	free(s->v);
-}
 
 int
 linker_normalize(const struct linker *lk, const char *addr, char *out,

@@ -7,6 +7,7 @@
 
 #include "address.h"
 #include "strbuf.h"
+#include "strset.h"
 #include "xmalloc.h"
 
 /* At most this many customers are looked at per address or name. */
@@ -18,11 +19,6 @@
 #define NAMES_MAX	40
 /* Bytes before a pronoun searched for the name it stands for. */
 #define PRONOUN_WINDOW	160
-
-struct strset {
-	char	**v;
-	size_t	  n;
-};
 
 struct referral_detector {
 	const struct linker	*lk;
@@ -378,32 +374,6 @@ static const char *const generic_locals[] = {
 static const char *const negations[] = {
 	"not ", "n't ", "never ", "no one ", "nobody ", "不", "没", "沒",
 };
-
-/* ---- small sets --------------------------------------------------- */
-
-static void
-strset_add(struct strset *s, const char *v)
-{
-	s->v = xreallocarray(s->v, s->n + 1, sizeof(*s->v));
-	s->v[s->n++] = xstrdup(v);
-}
-
-static bool
-strset_has(const struct strset *s, const char *v)
-{
-	for (size_t i = 0; i < s->n; i++)
-		if (strcasecmp(s->v[i], v) == 0)
-			return true;
-	return false;
-}
-
-static void
-strset_free(struct strset *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		free(s->v[i]);
-	free(s->v);
-}
 
 struct referral_detector *
 referral_detector_new(const struct config *cfg, const struct linker *lk)
