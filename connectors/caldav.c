@@ -29,6 +29,12 @@
 #include "xmalloc.h"
 
 #define SYNC_ROUNDS_MAX	1000	/* 507 continuations per calendar and pass */
+/*
+ * How far the expansion window [now - window_past, now + window_future]
+ * moves before a calendar's resources are read again for it: a series
+ * the server reports unchanged still gains occurrences as time passes.
+ */
+#define WINDOW_STEP	86400
 
 static const char PROPFIND_ETAGS[] =
     "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
@@ -62,6 +68,7 @@ struct listing {
 	char	**seen;		/* full listing: every href present */
 	size_t	  nseen;
 	bool	  full;
+	char	 *window;	/* the window cursor to write, or NULL */
 };
 
 /* The stored hrefs of a calendar with their etags, sorted by href. */
@@ -101,6 +108,7 @@ listing_free(struct listing *l)
 	strv_free(l->fetch, l->nfetch);
 	strv_free(l->gone, l->ngone);
 	strv_free(l->seen, l->nseen);
+	free(l->window);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -654,6 +662,9 @@ caldav_store_tail(struct caldav *cd, const struct caldav_cal *cal,
 	if (rc == STORE_OK && cursor != NULL)
 		rc = store_cursor_set(cd->ctx->store, "caldav", cd->account,
 		    cal->href, key, cursor);
+	if (rc == STORE_OK && l->window != NULL)
+		rc = store_cursor_set(cd->ctx->store, "caldav", cd->account,
+		    cal->href, "window", l->window);
 	return rc;
 }
 
@@ -847,6 +858,121 @@ caldav_listing(struct caldav *cd, const struct caldav_cal *cal,
 	return 0;
 }
 
+/* ------------------------------------------------------------- window */
+
+static bool
+listed(const struct listing *l, const char *href)
+{
+	for (size_t i = 0; i < l->nfetch; i++)
+		if (strcmp(l->fetch[i], href) == 0)
+			return true;
+	return false;
+}
+
+/* Every stored resource again: for a server that cannot say which
+ * resources have occurrences in a time range. */
+static int
+window_refetch_all(struct caldav *cd, const struct caldav_cal *cal,
+    struct known *k, struct listing *l)
+{
+	if (known_load(cd, cal, k) < 0)
+		return -1;
+	for (size_t i = 0; i < k->n; i++)
+		if (!listed(l, k->href[i]))
+			strv_push(&l->fetch, &l->nfetch, k->href[i]);
+	return 0;
+}
+
+/*
+ * The resources with an occurrence in [from, to) (the server expands
+ * recurrences for a time-range query) join the fetch list: read again,
+ * they are expanded over the moved window.
+ */
+static enum connector_result
+window_query(struct caldav *cd, const struct caldav_cal *cal, int64_t from,
+    int64_t to, struct known *k, struct listing *l)
+{
+	struct caldav_reply r;
+	struct dav_multistatus ms;
+	enum connector_result res;
+	const struct dav_response *resp;
+	char *body = dav_xml_query_etags(from, to);
+	int rc;
+
+	res = caldav_req(cd, "REPORT", cal->url, "1", body, &r);
+	free(body);
+	if (res != CONNECTOR_OK)
+		return res;
+	if (caldav_moved(cd, cal, &r, false)) {
+		caldav_reply_free(&r);
+		return CONNECTOR_RETRY;
+	}
+	if (r.code != 207) {
+		log_notice("caldav account=%s calendar=%s: time-range query: "
+		    "HTTP %ld; every event read again for the moved window",
+		    cd->account, cal->name, r.code);
+		caldav_reply_free(&r);
+		return window_refetch_all(cd, cal, k, l) < 0 ?
+		    CONNECTOR_RETRY : CONNECTOR_OK;
+	}
+	rc = caldav_parse(cd, &r, "time-range query", &ms);
+	caldav_reply_free(&r);
+	if (rc < 0)
+		return CONNECTOR_RETRY;
+	for (size_t i = 0; i < ms.n; i++) {
+		resp = &ms.v[i];
+		if (resp->status == 404 || resp->is_collection ||
+		    resp->href[0] == '\0' ||
+		    resp->href[strlen(resp->href) - 1] == '/' ||
+		    listed(l, resp->href))
+			continue;
+		strv_push(&l->fetch, &l->nfetch, resp->href);
+	}
+	dav_multistatus_free(&ms);
+	return CONNECTOR_OK;
+}
+
+/*
+ * The calendar's events were expanded up to the window cursor's end; when
+ * the window has moved on by WINDOW_STEP or more, what it gained is asked
+ * for, and the new end is written with the listing's cursor (l->window).
+ * The first sync only records its window.
+ */
+static enum connector_result
+caldav_window(struct caldav *cd, const struct caldav_cal *cal,
+    struct known *k, struct listing *l)
+{
+	enum connector_result res = CONNECTOR_OK;
+	char *old = NULL, *end;
+	long long prev = 0;
+	int rc;
+
+	rc = store_cursor_get(cd->ctx->store, "caldav", cd->account,
+	    cal->href, "window", &old);
+	if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+		log_warnx("caldav account=%s: %s", cd->account,
+		    store_errmsg(cd->ctx->store));
+		return CONNECTOR_RETRY;
+	}
+	if (old != NULL) {
+		prev = strtoll(old, &end, 10);
+		if (*old == '\0' || *end != '\0')
+			prev = 0;
+	}
+	free(old);
+	if (prev != 0 && cd->to - prev < WINDOW_STEP &&
+	    prev - cd->to < WINDOW_STEP)
+		return CONNECTOR_OK;
+	if (prev != 0 && cd->to > prev) {
+		log_debug("caldav account=%s calendar=%s: window moved by %lld "
+		    "s", cd->account, cal->name, (long long)(cd->to - prev));
+		res = window_query(cd, cal, prev, cd->to, k, l);
+	}
+	if (res == CONNECTOR_OK)
+		xasprintf(&l->window, "%lld", (long long)cd->to);
+	return res;
+}
+
 /* ------------------------------------------------------ sync-collection */
 
 /* RFC 6578 §3.2: a rejected token is 403/409 valid-sync-token; some
@@ -950,9 +1076,12 @@ caldav_sync_collection(struct caldav *cd, const struct caldav_cal *cal)
 		}
 		res = caldav_sync_round(cd, cal, &l, &k, &token, &again);
 	}
+	if (res == CONNECTOR_OK)
+		res = caldav_window(cd, cal, &k, &l);
 	/* Nothing changed: no write at all. */
 	if (res == CONNECTOR_OK && (l.full || l.nfetch > 0 || l.ngone > 0 ||
-	    old == NULL || token == NULL || strcmp(old, token) != 0))
+	    l.window != NULL || old == NULL || token == NULL ||
+	    strcmp(old, token) != 0))
 		res = caldav_apply(cd, cal, &l, &k, "sync-token", token);
 	free(token);
 	free(old);
@@ -1022,7 +1151,7 @@ caldav_sync_ctag(struct caldav *cd, struct caldav_cal *cal)
 {
 	struct store *st = cd->ctx->store;
 	struct dav_multistatus ms;
-	struct listing l = { .full = true };
+	struct listing l = { 0 };
 	struct known k = { 0 };
 	enum connector_result res;
 	char *ctag = NULL, *old = NULL;
@@ -1032,17 +1161,21 @@ caldav_sync_ctag(struct caldav *cd, struct caldav_cal *cal)
 		return res;
 	rc = store_cursor_get(st, "caldav", cd->account, cal->href, "ctag",
 	    &old);
-	if (rc != STORE_OK && rc != STORE_NOTFOUND)
+	if (rc != STORE_OK && rc != STORE_NOTFOUND) {
 		res = CONNECTOR_RETRY;
-	else if (ctag != NULL && old != NULL && strcmp(ctag, old) == 0)
-		goto out;	/* unchanged */
-	else if ((res = caldav_etags(cd, cal, &ms)) == CONNECTOR_OK) {
+		goto out;
+	}
+	/* Unchanged: nothing to list, but the window may have moved. */
+	l.full = ctag == NULL || old == NULL || strcmp(ctag, old) != 0;
+	if (l.full && (res = caldav_etags(cd, cal, &ms)) == CONNECTOR_OK) {
 		if (caldav_listing(cd, cal, &ms, &k, &l) < 0)
 			res = CONNECTOR_RETRY;
 		dav_multistatus_free(&ms);
-		if (res == CONNECTOR_OK)
-			res = caldav_apply(cd, cal, &l, &k, "ctag", ctag);
 	}
+	if (res == CONNECTOR_OK)
+		res = caldav_window(cd, cal, &k, &l);
+	if (res == CONNECTOR_OK && (l.full || l.window != NULL))
+		res = caldav_apply(cd, cal, &l, &k, "ctag", ctag);
 out:
 	free(ctag);
 	free(old);

@@ -724,6 +724,12 @@ reread(struct vstep *vs, const char *url, const char *uid, int64_t *start,
 	return found;
 }
 
+/*
+ * The customer may have been forgotten while the PUT was on the wire
+ * (rapportctl works on the store meanwhile): the event then becomes a
+ * retraction, in the same transaction as the check, so none is left on
+ * the server that nobody records.  Logs name the UID only.
+ */
 static void
 record(struct vstep *vs, const struct vcand *c, const char *uid,
     const char *href, const char *etag, int64_t start, int64_t end)
@@ -731,9 +737,19 @@ record(struct vstep *vs, const struct vcand *c, const char *uid,
 	struct store_visit v = { .customer_id = c->c.customer_id,
 	    .period = c->period, .uid = uid, .href = href,
 	    .etag = etag && *etag ? etag : NULL, .start = start, .end = end };
-	int rc = store_visit_add(vs->ctx->store, &v);
+	bool retracted;
+	int rc = store_visit_record(vs->ctx->store, &v, &retracted);
 
-	if (rc != STORE_OK)
+	if (rc == STORE_OK && retracted)
+		log_notice("caldav account=%s uid=%s: customer forgotten while "
+		    "the proposal was being written; withdrawn on the next "
+		    "run", vs->account, uid);
+	else if (rc == STORE_NOTFOUND)
+		log_warnx("caldav account=%s uid=%s: customer forgotten while "
+		    "the proposal was being written, and the server gave no "
+		    "ETag to delete it by: left on the calendar", vs->account,
+		    uid);
+	else if (rc != STORE_OK)
 		log_warnx("caldav account=%s uid=%s: proposal not recorded: %s",
 		    vs->account, uid, store_errmsg(vs->ctx->store));
 }
@@ -886,13 +902,19 @@ delete_if_match(CURL *c, const char *url, const char *etag,
 	return 0;
 }
 
-/* Whether the server settled the retraction: its row may go. */
-static bool
+/* What the server's answer to a retraction's DELETE means. */
+enum retract_outcome {
+	RETRACT_PENDING,	/* no answer, or a failure: the next run */
+	RETRACT_GONE,		/* deleted (or gone already) */
+	RETRACT_USERS,		/* changed by the user: left to them */
+};
+
+static enum retract_outcome
 retract_one(struct vstep *vs, CURL *c, const struct retraction *x)
 {
 	char *url = caldav_url_resolve(x->cal->url, x->href), err[256];
 	struct put_reply r;
-	bool settled = false;
+	enum retract_outcome out = RETRACT_PENDING;
 
 	if (url == NULL || delete_if_match(c, url, x->etag, &r, err,
 	    sizeof(err)) < 0)
@@ -903,17 +925,35 @@ retract_one(struct vstep *vs, CURL *c, const struct retraction *x)
 	    r.code == 410) {
 		log_info("caldav account=%s uid=%s: visit proposal of a "
 		    "forgotten customer withdrawn", vs->account, x->uid);
-		settled = true;
+		out = RETRACT_GONE;
 	} else if (r.code == 412) {
 		log_notice("caldav account=%s uid=%s: visit proposal of a "
 		    "forgotten customer changed by the user since; left to "
 		    "them", vs->account, x->uid);
-		settled = true;
+		out = RETRACT_USERS;
 	} else
 		log_warnx("caldav account=%s uid=%s: DELETE: HTTP %ld; "
 		    "retried on the next run", vs->account, x->uid, r.code);
 	free(url);
-	return settled;
+	return out;
+}
+
+/* A settled retraction leaves the store; a deleted event's synced copy
+ * (a sync since the forget may have brought it) goes with it. */
+static void
+retract_settle(struct vstep *vs, const struct retraction *x,
+    enum retract_outcome out)
+{
+	struct store *st = vs->ctx->store;
+	int rc;
+
+	if (out == RETRACT_PENDING)
+		return;
+	rc = out == RETRACT_GONE ? store_visit_retraction_deleted(st, x->uid) :
+	    store_visit_retraction_done(st, x->uid);
+	if (rc == STORE_ERROR)
+		log_warnx("caldav account=%s uid=%s: retraction: %s",
+		    vs->account, x->uid, store_errmsg(st));
 }
 
 static void
@@ -934,10 +974,7 @@ retract(struct vstep *vs)
 		    err);
 	for (size_t i = 0; c != NULL && i < rs.n &&
 	    !connector_stopping(vs->ctx); i++)
-		if (retract_one(vs, c, &rs.v[i]) &&
-		    store_visit_retraction_done(st, rs.v[i].uid) == STORE_ERROR)
-			log_warnx("caldav account=%s uid=%s: retraction: %s",
-			    vs->account, rs.v[i].uid, store_errmsg(st));
+		retract_settle(vs, &rs.v[i], retract_one(vs, c, &rs.v[i]));
 	if (c != NULL)
 		curl_easy_cleanup(c);
 	for (size_t i = 0; i < rs.n; i++) {

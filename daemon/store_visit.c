@@ -59,6 +59,15 @@ static const char SQL_RETRACTIONS[] =
     " ORDER BY created_at, uid";
 static const char SQL_RETRACTION_DONE[] =
     "DELETE FROM visit_retractions WHERE uid = ?1";
+/* What the PUT answered is what its DELETE must match. */
+static const char SQL_RETRACTION_PUT[] =
+    "INSERT INTO visit_retractions (uid, href, etag, created_at)"
+    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (uid) DO UPDATE SET"
+    " href = excluded.href, etag = excluded.etag,"
+    " created_at = excluded.created_at";
+static const char SQL_RETRACTION_EVENTS[] =
+    "DELETE FROM events WHERE uid = ?1 AND href ="
+    " (SELECT href FROM visit_retractions WHERE uid = ?1)";
 
 /* Whether the customer (SQL expression cust) declined event e. */
 #define DECLINED_BY(cust)						\
@@ -102,6 +111,41 @@ store_visit_add(struct store *st, const struct store_visit *v)
 	store_bind_int64_or_null(stmt, 7, v->end);
 	sqlite3_bind_int64(stmt, 8, clock_now());
 	return store_exec(st, stmt, "visit add");
+}
+
+static int
+retraction_insert(struct store *st, const char *uid, const char *href,
+    const char *etag)
+{
+	sqlite3_stmt *stmt = store_stmt(st, SQL_RETRACTION_PUT);
+
+	if (stmt == NULL)
+		return STORE_ERROR;
+	store_bind_text(stmt, 1, uid);
+	store_bind_text(stmt, 2, href);
+	store_bind_text(stmt, 3, etag);
+	sqlite3_bind_int64(stmt, 4, clock_now());
+	return store_exec(st, stmt, "visit retraction");
+}
+
+int
+store_visit_record(struct store *st, const struct store_visit *v,
+    bool *retracted)
+{
+	struct store_tx tx;
+	int rc;
+
+	*retracted = false;
+	if ((rc = store_tx_enter(st, &tx)) != STORE_OK)
+		return rc;
+	rc = store_customer_exists(st, v->customer_id);
+	if (rc == STORE_OK)
+		rc = store_visit_add(st, v);
+	else if (rc == STORE_NOTFOUND && v->href != NULL && v->etag != NULL) {
+		rc = retraction_insert(st, v->uid, v->href, v->etag);
+		*retracted = rc == STORE_OK;
+	}
+	return store_tx_leave(st, &tx, rc);
 }
 
 int
@@ -291,6 +335,23 @@ store_visit_retraction_done(struct store *st, const char *uid)
 		return STORE_NOTFOUND;
 	}
 	return STORE_OK;
+}
+
+int
+store_visit_retraction_deleted(struct store *st, const char *uid)
+{
+	sqlite3_stmt *stmt;
+	struct store_tx tx;
+	int rc;
+
+	if ((rc = store_tx_enter(st, &tx)) != STORE_OK)
+		return rc;
+	if ((stmt = store_stmt(st, SQL_RETRACTION_EVENTS)) == NULL)
+		return store_tx_leave(st, &tx, STORE_ERROR);
+	store_bind_text(stmt, 1, uid);
+	if ((rc = store_exec(st, stmt, "visit retraction")) != STORE_OK)
+		return store_tx_leave(st, &tx, rc);
+	return store_tx_leave(st, &tx, store_visit_retraction_done(st, uid));
 }
 
 int

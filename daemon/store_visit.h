@@ -42,6 +42,15 @@ struct store_visit {
 /* Records a proposal just written to the server, state "proposed".
  * STORE_CONFLICT if its UID or (customer, period) is recorded already. */
 int store_visit_add(struct store *st, const struct store_visit *v);
+/*
+ * The same for a PUT that succeeded, in one transaction with the check
+ * that its customer still exists: one forgotten while the PUT was on the
+ * wire gets no proposal; a retraction of v->href with If-Match: v->etag
+ * takes its place (*retracted), so the next run deletes the event.  With
+ * the customer gone and no etag, STORE_NOTFOUND and nothing recorded.
+ */
+int store_visit_record(struct store *st, const struct store_visit *v,
+    bool *retracted);
 /* Sets start, end, etag (NULL keeps the known one), href (likewise) and
  * state of the proposal uid; STORE_NOTFOUND if there is none. */
 int store_visit_update(struct store *st, const char *uid, int64_t start,
@@ -100,6 +109,10 @@ int store_visit_retractions_foreach(struct store *st,
 /* The server answered for uid (deleted, gone, or the user's now): the
  * retraction goes.  STORE_NOTFOUND if there was none. */
 int store_visit_retraction_done(struct store *st, const char *uid);
+/* The server deleted it (or had it no more): the retraction goes, and
+ * with it the synced copy of the event a sync may have brought in since
+ * the retraction was made (its summary names the customer). */
+int store_visit_retraction_deleted(struct store *st, const char *uid);
 
 /*
  * A customer with a tier, and what visit planning needs to know.

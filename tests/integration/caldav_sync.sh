@@ -4,8 +4,8 @@
 # REPORT and nothing else (discovery remembered; found again after a day
 # or when a calendar is gone), a recurring series with an EXDATE and a
 # moved occurrence, an event across the DST change, a broken object
-# skipped, links to customers (attendee and name rules), and TLS
-# verification.
+# skipped, a series gaining occurrences as the clock moves the window,
+# links to customers (attendee and name rules), and TLS verification.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
 TOP_SRCDIR=${TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -272,6 +272,40 @@ radicale_curl -o /dev/null -X DELETE "${RADICALE_URL}alice/extra2/" ||
 write_config "$conf" "$db" "$RADICALE_URL"
 RAPPORT_NOW=2026-04-02T04:12:00Z once
 
+# ---- the window moves with the clock; sync-collection reports nothing
+
+put "$(ics weekly weekly@test 'DTSTART:20260406T090000Z' 'Weekly with Dana' \
+    'DTEND:20260406T093000Z\r\nRRULE:FREQ=WEEKLY\r\nATTENDEE:mailto:dana@fbi.example\r\n')"
+RAPPORT_NOW=2026-04-02T04:13:00Z once
+# weekly_in FROM TO: "count|first|last" of its Mondays in [FROM, TO).
+weekly_in() {
+	q "WITH RECURSIVE w(t) AS (SELECT $(utc 2026-04-06T09:00Z) UNION ALL SELECT t + 604800 FROM w WHERE t + 604800 < $(utc "$2")) SELECT count(*) || '|' || min(t) || '|' || max(t) FROM w WHERE t + 1800 > $(utc "$1")"
+}
+weekly_got() {
+	q "SELECT count(*) || '|' || min(start_at) || '|' || max(start_at) FROM events WHERE uid = 'weekly@test'"
+}
+tap_is "a weekly series is expanded to the window's end" "$(weekly_got)" \
+    "$(weekly_in 2025-04-02T04:13Z 2027-04-02T04:13Z)"
+ids_kept=$(q "SELECT group_concat(id) FROM (SELECT id FROM events WHERE uid = 'weekly@test' ORDER BY recurrence_id)")
+before=$(reports)
+RAPPORT_NOW=2026-10-02T05:00:00Z once; rc=$?
+tap_is "six months later, nothing changed on the server: --once succeeds" \
+    "$rc" 0
+tap_is "the series gained the occurrences of the moved window" \
+    "$(weekly_got)" "$(weekly_in 2025-10-02T05:00Z 2027-10-02T05:00Z)"
+tap_is "none twice, the old ones kept their row ids" \
+    "$(q "SELECT count(*) - count(DISTINCT recurrence_id) FROM events WHERE uid = 'weekly@test'")|$(q "SELECT group_concat(id) FROM (SELECT id FROM events WHERE uid = 'weekly@test' AND start_at < $(utc 2027-04-02T04:13Z) ORDER BY recurrence_id)")" \
+    "0|$ids_kept"
+tap_is "per calendar: sync-collection and the time-range query; one multiget" \
+    "$(($(reports) - before))" 5
+tap_is "the window cursor moved" \
+    "$(q "SELECT value FROM cursors WHERE key = 'window' AND collection = '/alice/work/'")" \
+    "$(($(utc 2026-10-02T05:00Z) + 365 * 86400))"
+before=$(requests)
+RAPPORT_NOW=2026-10-02T06:00:00Z once
+tap_is "an hour later, one request per calendar again" \
+    "$(($(requests) - before))" 2
+
 # ---- which calendars
 
 write_config "$T/only.conf" "$T/only.db" "$RADICALE_URL" 'calendars = Tasks'
@@ -292,7 +326,7 @@ write_config "$T/tls.conf" "$T/tls.db" "$RADICALE_URL" "ca_file = $PEERS_CA_FILE
 once "$T/tls.conf"; rc=$?
 tap_is "with ca_file the https server is trusted" "$rc" 0
 tap_is "and the calendar syncs" \
-    "$(sqlite3 "$T/tls.db" "SELECT count(DISTINCT href) FROM events")" 5
+    "$(sqlite3 "$T/tls.db" "SELECT count(DISTINCT href) FROM events")" 6
 write_config "$T/tls.conf" "$T/tls.db" "$RADICALE_URL" \
     "ca_file = $PEERS_OTHER_CA_FILE"
 once "$T/tls.conf"; rc=$?

@@ -828,3 +828,73 @@ oauth_token_revoke() {
 	local f=$OAUTH_TOKENS
 	awk -v t="$1" '$1 != t' "$f" >"$f.tmp.$$" && mv "$f.tmp.$$" "$f"
 }
+
+# ---------------------------------------------------------------- DAV proxy
+
+# dav_proxy_start [UPSTREAM_URL [PORT]]: dav-proxy.py on $DAV_PROXY_URL in
+# front of UPSTREAM_URL (default $RADICALE_URL, which must be http): a
+# CalDAV server without sync-collection, for the getctag/etag fallback.
+# Each request is a line in $DAV_PROXY_LOG ("METHOD PATH depth=D
+# report=NAME status=CODE", status 0 for a dropped connection);
+# dav_proxy_fail makes it answer an error instead.  PORT (e.g. the
+# $DAV_PROXY_PORT of a proxy stopped before) brings a server "back".
+dav_proxy_start() {
+	local up=${1:-${RADICALE_URL:-}} d=$PEERS_DIR/dav-proxy
+	: "${PEERS_DIR:?call peers_setup first}"
+	: "${up:?call radicale_start first or give an upstream URL}"
+	mkdir -p "$d" || return 1
+	DAV_PROXY_PORT=${2:-$(peer_port)} || return 1
+	DAV_PROXY_URL=http://127.0.0.1:$DAV_PROXY_PORT/
+	DAV_PROXY_LOG=$d/requests
+	DAV_PROXY_FAIL=$d/fail
+	export DAV_PROXY_PORT DAV_PROXY_URL DAV_PROXY_LOG DAV_PROXY_FAIL
+	[ -n "${2:-}" ] || : >"$DAV_PROXY_LOG"
+	rm -f "$DAV_PROXY_FAIL" "$DAV_PROXY_FAIL.held"
+	"$PEERS_PYTHON" "$PEERS_LIBDIR/dav-proxy.py" --port "$DAV_PROXY_PORT" \
+	    --upstream "$up" --log "$DAV_PROXY_LOG" --fail "$DAV_PROXY_FAIL" \
+	    >>"$d/proxy.out" 2>&1 &
+	DAV_PROXY_PID=$!
+	export DAV_PROXY_PID
+	[ -n "${dav_proxy_hooked:-}" ] || peers_on_exit dav_proxy_stop
+	dav_proxy_hooked=1
+	if ! wait_for_port "$DAV_PROXY_PORT" 10 "$DAV_PROXY_PID"; then
+		cat "$d/proxy.out" >&2
+		dav_proxy_stop
+		return 1
+	fi
+}
+
+dav_proxy_stop() {
+	[ -n "${DAV_PROXY_PID:-}" ] || return 0
+	peers_stop_pid "$DAV_PROXY_PID"
+	wait_for_port_closed "$DAV_PROXY_PORT" 5
+	DAV_PROXY_PID=
+}
+
+# dav_proxy_fail CODE [METHOD...]: from now on the proxy answers CODE to
+# every request (or to those METHODs) without forwarding it; CODE 0
+# drops the connection unanswered, "hold" keeps each such request
+# waiting (dav_proxy_held says when one is) until the next dav_proxy_fail
+# or dav_proxy_ok; dav_proxy_ok ends that.
+dav_proxy_fail() {
+	printf '%s\n' "$*" >"$DAV_PROXY_FAIL.tmp.$$" &&
+	    mv "$DAV_PROXY_FAIL.tmp.$$" "$DAV_PROXY_FAIL"
+}
+
+dav_proxy_ok() {
+	rm -f "$DAV_PROXY_FAIL"
+}
+
+dav_proxy_held() {
+	[ -e "$DAV_PROXY_FAIL.held" ]
+}
+
+# dav_proxy_count [EXTENDED_REGEX]: prints how many requests the proxy
+# has recorded (those whose line matches, when a pattern is given).
+dav_proxy_count() {
+	if [ $# -gt 0 ]; then
+		grep -Ec -- "$1" "$DAV_PROXY_LOG"
+	else
+		wc -l <"$DAV_PROXY_LOG"
+	fi
+}
