@@ -1,8 +1,9 @@
 /*
  * SMTP submission over libetpan's mailsmtp and mailstream.  See the header
- * for which steps are ours and why.  One command, one reply: every reply
- * is kept as "CODE text" in s->text, so that every error can quote the
- * server's own words.
+ * for which steps are ours and why.  Every reply is kept as "CODE text" in
+ * s->text, so that every error can quote the server's own words.  With
+ * PIPELINING a message's commands go out as one group and their replies
+ * are read back in order (RFC 2920); without it, one command, one reply.
  */
 #include "smtp_session.h"
 
@@ -11,6 +12,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -31,6 +34,11 @@
 #define SMTP_DEFAULT_TIMEOUT	60
 #define SMTP_REPLY_MAX		(64 * 1024)	/* bytes of one reply */
 #define SMTP_ADDR_MAX		256	/* RFC 5321 path limit, with <> */
+/* Recipients sent in one pipelined group; more go one by one.  The
+ * group and its replies (~100 bytes each) then stay far below the socket
+ * buffers, so the server can never block writing replies we do not read
+ * while we block writing commands it does not read (RFC 2920 §3.1). */
+#define SMTP_PIPE_RCPT_MAX	100
 
 enum smtp_cap {
 	CAP_STARTTLS	= 1 << 0,
@@ -41,6 +49,7 @@ enum smtp_cap {
 	CAP_PLAIN	= 1 << 5,
 	CAP_LOGIN	= 1 << 6,
 	CAP_XOAUTH2	= 1 << 7,
+	CAP_PIPELINING	= 1 << 8,
 };
 
 struct smtp_session {
@@ -54,6 +63,8 @@ struct smtp_session {
 	int		 code;		/* last reply; 0: none */
 	char		 text[SMTP_TEXT_MAX];	/* last reply, one line */
 	bool		 dead;
+	bool		 rset_pending;	/* RSET goes at the head of the next
+					   pipelined group */
 	char		 err[SMTP_TEXT_MAX + 160];
 };
 
@@ -217,6 +228,21 @@ stream_wipe(struct smtp_session *s)
 		explicit_bzero(st->write_buffer, st->buffer_max_size);
 }
 
+/* Puts one command line (CRLF added) into the stream's buffer, which
+ * writes only when full: the caller flushes.  -1: the write failed. */
+static int
+cmd_put(struct smtp_session *s, const char *line)
+{
+	mailstream *st = s->smtp->stream;
+
+	log_trace(TRACE_SMTP, "smtp host=%s > %s", s->where, line);
+	mailstream_set_privacy(st, true);
+	if (mailstream_write(st, line, strlen(line)) < 0 ||
+	    mailstream_write(st, "\r\n", 2) < 0)
+		return -1;
+	return 0;
+}
+
 /* Writes one command line (CRLF added); trace shows shown (NULL: the
  * line itself).  Returns 0, or -1 after killing the session. */
 static int
@@ -299,6 +325,11 @@ tcp_try(const struct addrinfo *ai, int timeout, char *why, size_t whylen)
 	}
 	/* libetpan's streams expect a blocking socket. */
 	(void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+	/* We write whole units (a command group, a buffer of the body) and
+	 * then wait: Nagle would hold the body's last buffer until the
+	 * server's delayed ACK, 40 ms per message above the 8 KiB buffer. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
+	    sizeof(int));
 	return fd;
 }
 
@@ -585,6 +616,8 @@ ehlo_line(struct smtp_session *s, const char *line)
 		s->caps |= CAP_8BITMIME;
 	else if (keyword_is(line, "SMTPUTF8"))
 		s->caps |= CAP_SMTPUTF8;
+	else if (keyword_is(line, "PIPELINING"))
+		s->caps |= CAP_PIPELINING;
 	else if (keyword_is(line, "SIZE")) {
 		s->caps |= CAP_SIZE;
 		s->size_max = strtoul(line + 4, NULL, 10);
@@ -630,6 +663,7 @@ session_ehlo(struct smtp_session *s, const char *helo_name)
 	snprintf(line, sizeof line, "EHLO %s", name);
 	s->caps = 0;
 	s->size_max = 0;
+	s->rset_pending = false;	/* EHLO resets the transaction too */
 	if (cmd_send(s, line, NULL) < 0) {
 		session_seterr(s, "EHLO: connection lost");
 		return -1;
@@ -931,6 +965,20 @@ smtp_session_error(const struct smtp_session *s)
 
 /* ---- RSET / NOOP ------------------------------------------------------ */
 
+/* RSET and its reply, now.  0 on 250; -1 after killing the session. */
+static int
+reset_now(struct smtp_session *s)
+{
+	s->rset_pending = false;
+	log_trace(TRACE_SMTP, "smtp host=%s > RSET", s->where);
+	if (reply_from_libetpan(s, mailsmtp_reset(s->smtp)) == 250)
+		return 0;
+	session_seterr(s, "RSET: %s", s->text);
+	if (!s->dead)
+		session_kill(s, "RSET refused");
+	return -1;
+}
+
 int
 smtp_session_reset(struct smtp_session *s)
 {
@@ -939,13 +987,13 @@ smtp_session_reset(struct smtp_session *s)
 		session_seterr(s, "connection lost");
 		return -1;
 	}
-	log_trace(TRACE_SMTP, "smtp host=%s > RSET", s->where);
-	if (reply_from_libetpan(s, mailsmtp_reset(s->smtp)) == 250)
+	/* A round trip of its own is what PIPELINING saves: the RSET goes
+	 * out with the next message's commands. */
+	if (s->caps & CAP_PIPELINING) {
+		s->rset_pending = true;
 		return 0;
-	session_seterr(s, "RSET: %s", s->text);
-	if (!s->dead)
-		session_kill(s, "RSET refused");
-	return -1;
+	}
+	return reset_now(s);
 }
 
 bool
@@ -1029,18 +1077,29 @@ addr_ok(const char *a)
 	return true;
 }
 
+#define MAIL_LINE_MAX	(SMTP_ADDR_MAX + 96)
+
 /* MAIL FROM with the parameters the server understands. */
+static void
+mail_from_line(struct smtp_session *s, char line[MAIL_LINE_MAX],
+    const char *from, bool utf8_addr, bool eightbit, size_t len)
+{
+	char size[40] = "";
+
+	if (s->caps & CAP_SIZE)
+		snprintf(size, sizeof size, " SIZE=%zu", len);
+	snprintf(line, MAIL_LINE_MAX, "MAIL FROM:<%s>%s%s%s", from,
+	    eightbit && (s->caps & CAP_8BITMIME) ? " BODY=8BITMIME" : "",
+	    utf8_addr ? " SMTPUTF8" : "", size);
+}
+
 static int
 send_mail_from(struct smtp_session *s, const char *from, bool utf8_addr,
     bool eightbit, size_t len)
 {
-	char line[SMTP_ADDR_MAX + 96], size[40] = "";
+	char line[MAIL_LINE_MAX];
 
-	if (s->caps & CAP_SIZE)
-		snprintf(size, sizeof size, " SIZE=%zu", len);
-	snprintf(line, sizeof line, "MAIL FROM:<%s>%s%s%s", from,
-	    eightbit && (s->caps & CAP_8BITMIME) ? " BODY=8BITMIME" : "",
-	    utf8_addr ? " SMTPUTF8" : "", size);
+	mail_from_line(s, line, from, utf8_addr, eightbit, len);
 	return cmd(s, line, NULL);
 }
 
@@ -1161,13 +1220,28 @@ send_body(struct smtp_session *s, const char *data, size_t len)
 	return 0;
 }
 
+/*
+ * The server's answer where a refusal is expected (MAIL not 250, DATA
+ * not 354): a success code there makes no sense, and taking it for one
+ * would report a message as sent that never left.
+ */
 static enum smtp_status
-send_data(struct smtp_session *s, const char *data, size_t len,
+reply_refusal(struct smtp_session *s, struct smtp_reply *r, const char *step)
+{
+	if (s->code != 0 && status_of(s->code) == SMTP_OK) {
+		reply_set(r, SMTP_CONNECTION, 0, "%s: unexpected reply %s",
+		    step, s->text);
+		session_kill(s, "unexpected reply");
+		return SMTP_CONNECTION;
+	}
+	return reply_server(s, r, step);
+}
+
+/* After 354: the body, then the server's verdict on it. */
+static enum smtp_status
+send_message(struct smtp_session *s, const char *data, size_t len,
     struct smtp_reply *r)
 {
-	log_trace(TRACE_SMTP, "smtp host=%s > DATA", s->where);
-	if (reply_from_libetpan(s, mailsmtp_data(s->smtp)) != 354)
-		return reply_server(s, r, "DATA");
 	if (send_body(s, data, len) < 0) {
 		session_kill(s, "connection lost while sending the message");
 		return reply_set(r, SMTP_CONNECTION, 0, "%s", s->text);
@@ -1177,18 +1251,138 @@ send_data(struct smtp_session *s, const char *data, size_t len,
 	return reply_server(s, r, "end of data");
 }
 
+static enum smtp_status
+send_data(struct smtp_session *s, const char *data, size_t len,
+    struct smtp_reply *r)
+{
+	log_trace(TRACE_SMTP, "smtp host=%s > DATA", s->where);
+	if (reply_from_libetpan(s, mailsmtp_data(s->smtp)) != 354)
+		return reply_refusal(s, r, "DATA");
+	return send_message(s, data, len, r);
+}
+
 /* After a refusal inside a transaction: back to a clean state.  The
  * refusal stands even if this fails; the caller learns of the dead
- * connection on its next call. */
+ * connection on its next call.  With PIPELINING the RSET waits for the
+ * next message's group. */
 static void
 send_abort(struct smtp_session *s)
 {
 	if (s->dead)
 		return;
+	if (s->caps & CAP_PIPELINING) {
+		s->rset_pending = true;
+		return;
+	}
 	log_trace(TRACE_SMTP, "smtp host=%s > RSET", s->where);
 	if (reply_from_libetpan(s, mailsmtp_reset(s->smtp)) != 250 &&
 	    !s->dead)
 		session_kill(s, "RSET refused");
+}
+
+/* ---- pipelining (RFC 2920) -------------------------------------------- */
+
+/* One write: RSET when asked for, MAIL FROM, RCPT TO each, and DATA,
+ * which may only end a group.  -1 after killing the session. */
+static int
+pipe_write(struct smtp_session *s, const char *from,
+    const char *const *rcpts, size_t n, bool utf8, bool eightbit,
+    size_t len)
+{
+	char line[MAIL_LINE_MAX];
+	size_t i;
+	int rc = 0;
+
+	if (s->rset_pending)
+		rc = cmd_put(s, "RSET");
+	mail_from_line(s, line, from, utf8, eightbit, len);
+	if (rc == 0)
+		rc = cmd_put(s, line);
+	for (i = 0; i < n && rc == 0; i++) {
+		snprintf(line, sizeof line, "RCPT TO:<%s>", rcpts[i]);
+		rc = cmd_put(s, line);
+	}
+	if (rc == 0)
+		rc = cmd_put(s, "DATA");
+	if (rc == 0 && mailstream_flush(s->smtp->stream) < 0)
+		rc = -1;
+	if (rc < 0)
+		session_kill(s, "connection lost");
+	return rc;
+}
+
+/* DATA was accepted although there is nothing to send (no recipient
+ * taken, or MAIL refused): RFC 2920 §3.1 wants a lone dot, an empty
+ * message the server must then refuse.  The refusal already decided the
+ * outcome; a failure here only kills the session. */
+static void
+pipe_no_body(struct smtp_session *s)
+{
+	if (cmd_send(s, ".", NULL) == 0 && reply_read(s, NULL) != 0 &&
+	    status_of(s->code) == SMTP_OK)
+		log_warnx("smtp host=%s: server accepted an empty message "
+		    "with no recipient: %s", s->where, s->text);
+}
+
+/* The pending RSET's reply: 0, or -1 with r set (the session killed). */
+static int
+pipe_rset_reply(struct smtp_session *s, struct smtp_reply *r)
+{
+	s->rset_pending = false;
+	if (reply_read(s, NULL) == 250)
+		return 0;
+	reply_set(r, SMTP_CONNECTION, 0, "RSET: %s", s->text);
+	r->unsent = true;
+	if (!s->dead)
+		session_kill(s, "RSET refused");
+	return -1;
+}
+
+/*
+ * The group's replies, each mapped to its command in order.  Every reply
+ * is read even after a refusal, so the connection stays in step; the
+ * body goes only when MAIL and at least one RCPT were taken and DATA
+ * answered 354.  A reply of 0 (lost) or 421 ends it all at once.
+ */
+static enum smtp_status
+pipe_read(struct smtp_session *s, size_t n, const char *data, size_t len,
+    struct smtp_reply *r)
+{
+	int mail, code;
+	long accepted = 0;
+	size_t i;
+
+	if (s->rset_pending && pipe_rset_reply(s, r) < 0)
+		return r->status;
+	mail = reply_read(s, NULL);
+	if (mail == 0 || mail == 421) {
+		r->unsent = true;
+		return reply_server(s, r, "MAIL FROM");
+	}
+	if (mail != 250 && reply_refusal(s, r, "MAIL FROM") == SMTP_CONNECTION)
+		return SMTP_CONNECTION;
+	for (i = 0; i < n; i++) {
+		code = reply_read(s, NULL);
+		if (code == 0 || code == 421)
+			return reply_server(s, r, "RCPT TO");
+		if (code == 250 || code == 251)
+			accepted++;
+		else if (mail == 250)	/* else: the refused MAIL decides */
+			refused_add(s, r, i);
+	}
+	code = reply_read(s, NULL);
+	if (code == 0 || code == 421)
+		return reply_server(s, r, "DATA");
+	if (mail == 250 && accepted > 0) {
+		if (code == 354)
+			return send_message(s, data, len, r);
+		return reply_refusal(s, r, "DATA");
+	}
+	if (mail == 250)
+		all_refused(r);
+	if (code == 354)
+		pipe_no_body(s);
+	return r->status;
 }
 
 enum smtp_status
@@ -1198,17 +1392,32 @@ smtp_session_send(struct smtp_session *s, const char *mail_from,
 {
 	bool utf8;
 	long accepted;
+	int code;
 	enum smtp_status st;
 
 	memset(r, 0, sizeof *r);
 	s->err[0] = '\0';
-	if (s->dead || s->smtp->stream == NULL)
+	if (s->dead || s->smtp->stream == NULL) {
 		st = reply_set(r, SMTP_CONNECTION, 0, "connection lost");
-	else if (!send_precheck(s, mail_from, rcpts, n, len, &utf8, r))
+		r->unsent = true;
+	} else if (!send_precheck(s, mail_from, rcpts, n, len, &utf8, r))
 		st = r->status;
-	else if (send_mail_from(s, mail_from, utf8, has_8bit(data, len), len)
-	    != 250) {
-		st = reply_server(s, r, "MAIL FROM");
+	else if ((s->caps & CAP_PIPELINING) && n <= SMTP_PIPE_RCPT_MAX) {
+		if (pipe_write(s, mail_from, rcpts, n, utf8,
+		    has_8bit(data, len), len) < 0) {
+			st = reply_set(r, SMTP_CONNECTION, 0, "connection lost");
+			r->unsent = true;
+		} else
+			st = pipe_read(s, n, data, len, r);
+		if (st == SMTP_TEMPFAIL || st == SMTP_PERMFAIL)
+			send_abort(s);
+	} else if (s->rset_pending && reset_now(s) < 0) {
+		st = reply_set(r, SMTP_CONNECTION, 0, "%s", s->err);
+		r->unsent = true;
+	} else if ((code = send_mail_from(s, mail_from, utf8,
+	    has_8bit(data, len), len)) != 250) {
+		r->unsent = code == 0 || code == 421;
+		st = reply_refusal(s, r, "MAIL FROM");
 		if (st != SMTP_CONNECTION)
 			send_abort(s);
 	} else if ((accepted = send_rcpts(s, rcpts, n, r)) < 0)

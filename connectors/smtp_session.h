@@ -2,7 +2,11 @@
  * One SMTP submission connection: connect (implicit TLS or STARTTLS, the
  * chain checked by tls_verify), EHLO, AUTH, then any number of messages
  * over the same authenticated connection, RSET between them.  libetpan
- * never pipelines, and neither do we: one command, one reply.
+ * never pipelines; we do when the server announces PIPELINING (RFC 2920):
+ * RSET, MAIL FROM, RCPT TO and DATA of a message go out in one write and
+ * their replies are read back in order, so a message costs two round
+ * trips (its commands, its body) instead of five.  Without PIPELINING:
+ * one command, one reply.
  *
  * Every call blocks for at most the endpoint's timeout per network read
  * or write; run a session on its own thread.  A session is not shared
@@ -24,6 +28,7 @@
  *    knows only SIZE and DSN) and without its silent 512-byte truncation;
  *  - the message body: mailstream_send_data dot-stuffs, but always writes
  *    "\r\n.\r\n", adding a blank line to a message that ends in CRLF;
+ *  - RSET, RCPT and DATA when pipelined (mailsmtp waits for each reply);
  *  - AUTH PLAIN/LOGIN/XOAUTH2: libetpan does PLAIN/LOGIN through Cyrus SASL
  *    (Debian builds it with libsasl2; the plugins are in libsasl2-modules)
  *    and copies the password into buffers it frees without wiping;
@@ -70,6 +75,12 @@ struct smtp_reply {
 					   OK queued as 7") or our reason */
 	struct smtp_rcpt_reply *refused;	/* n_refused entries */
 	size_t		 n_refused;
+	bool		 unsent;	/* CONNECTION before the server took
+					   MAIL FROM (e.g. a connection that
+					   died while idle): nothing of this
+					   message reached anyone, so sending
+					   it again at once on a new
+					   connection is safe */
 };
 
 /* Frees r->refused and zeroes r.  Safe on a zeroed reply. */
@@ -113,15 +124,24 @@ struct smtp_session *smtp_session_open(const struct endpoint *ep,
  *    others with their own status (retry the TEMPFAIL ones later);
  *  - every recipient refused: r->status is TEMPFAIL if any refusal was a
  *    4xx, else PERMFAIL, with the first refusal's text.
- * After TEMPFAIL/PERMFAIL the transaction has been reset and the session
- * can send the next message; after CONNECTION it is dead (close it).
+ * After TEMPFAIL/PERMFAIL the transaction has been reset (with PIPELINING
+ * the RSET goes out with the next message) and the session can send the
+ * next message; after CONNECTION it is dead (close it).
+ * With PIPELINING and at most 100 recipients, the commands go as one
+ * group (a pending RSET first, DATA last) and each reply is mapped to its
+ * command: the outcome is the same as one by one, and the body goes only
+ * when MAIL and at least one RCPT were accepted; a DATA accepted
+ * regardless gets a lone "." (RFC 2920 §3.1).  A pending RSET refused
+ * shows here as CONNECTION with "RSET: ..." and r->unsent.
  * Returns r->status.
  */
 enum smtp_status smtp_session_send(struct smtp_session *s,
     const char *mail_from, const char *const *rcpts, size_t n,
     const char *data, size_t len, struct smtp_reply *r);
 
-/* RSET.  0 on 250; -1 otherwise (the session is then dead: reopen). */
+/* RSET.  0 on 250; -1 otherwise (the session is then dead: reopen).
+ * With PIPELINING it only marks the RSET to go with the next message's
+ * commands and returns 0 on a live session (see smtp_session_send). */
 int smtp_session_reset(struct smtp_session *s);
 
 /* NOOP, to decide whether a connection that sat idle can be reused.

@@ -978,6 +978,32 @@ static int sender_fail(struct sender_worker *, const struct outbox_row *,
     const char *);
 
 /*
+ * With PIPELINING the RSET between messages travels with the next one,
+ * so a connection that died while idle shows here, not in
+ * sender_connect: as there, a new connection and the message at once,
+ * since the server took nothing of it (r->unsent).
+ */
+static void
+sender_smtp_send(struct sender_worker *w, struct smtp_reply *r)
+{
+	const char *rcpt = w->msg.recipient;
+	char err[512];
+
+	smtp_session_send(w->session, w->msg.from_addr, &rcpt, 1,
+	    w->msg.data.buf, w->msg.data.len, r);
+	if (r->status != SMTP_CONNECTION || !r->unsent)
+		return;
+	sender_close(w);
+	if (sender_connect(w, err, sizeof(err)) < 0) {
+		log_warnx("sender account=%s: %s", w->account, err);
+		return;
+	}
+	smtp_reply_clear(r);
+	smtp_session_send(w->session, w->msg.from_addr, &rcpt, 1,
+	    w->msg.data.buf, w->msg.data.len, r);
+}
+
+/*
  * Renders the gathered draft, outside the pool's store lock, and sends
  * it.  0 when the row's fate is recorded; -1 when no connection could
  * be opened (the row is planned again) or the store failed.
@@ -987,7 +1013,6 @@ sender_deliver(struct sender_worker *w, const struct outbox_row *row,
     const struct customer *c, const struct template *t, int64_t now)
 {
 	struct smtp_reply r;
-	const char *rcpt = w->msg.recipient;
 	char err[512];
 	int rc;
 
@@ -1009,8 +1034,7 @@ sender_deliver(struct sender_worker *w, const struct outbox_row *row,
 		return -1;
 	}
 	memset(&r, 0, sizeof(r));
-	smtp_session_send(w->session, w->msg.from_addr, &rcpt, 1,
-	    w->msg.data.buf, w->msg.data.len, &r);
+	sender_smtp_send(w, &r);
 	w->last_used = clock_now();
 	sender_store_lock(w);
 	switch (r.status) {

@@ -308,6 +308,28 @@ tap_is "no Message-ID twice" "$(cut -f1 "$SMTP_SINK_INDEX" | sort | uniq -d | wc
 conns=$(grep -c 'sender account=default: connected' "$W/daemon.log")
 tap_ok "one connection per sending thread, reused ($conns opened)" test "$conns" -ge 1 -a "$conns" -le 2
 
+# ---- a connection lost between two messages: the next goes at once over
+# a new one, not later.  With PIPELINING the RSET travels with the next
+# message's commands; the sink answers it 421 and hangs up, as a server
+# that limits the messages of one connection does.
+write_conf "$W/drop.conf"
+before=$(smtp_sink_count)
+plan "$anna" follow-up hello drop:1 "$(at 2026-12-02T09:00:00Z)" >/dev/null
+RAPPORT_NOW=2026-12-02T10:00:00Z "$RAPPORTD" -c "$W/drop.conf" -T smtp >>"$W/drop.log" 2>&1 &
+daemon=$!
+peers_on_exit "kill -KILL $daemon 2>/dev/null"
+tap_ok "lost between messages: the first is sent" wait_until 30 sink_has $((before + 1))
+smtp_sink_fail RSET 421 4.7.0 too many messages, closing
+r_drop=$(plan "$anna" follow-up hello drop:2 "$(at 2026-12-02T09:00:00Z)")
+kill -USR1 "$daemon"
+tap_ok "… the second is sent too" wait_until 30 sink_has $((before + 2))
+smtp_sink_ok
+kill -TERM "$daemon"
+wait "$daemon"
+tap_is "… at its first attempt" "$(field "$r_drop" "state || ' ' || attempts")" "sent 0"
+tap_ok "… the RSET sent with it got the 421" grep -q '< 421 4.7.0 too many messages' "$W/drop.log"
+tap_is "… over a second connection" "$(grep -c 'sender account=default: connected' "$W/drop.log")" 2
+
 # ---- a copy of each sent message in the account's Sent folder (APPEND)
 if command -v dovecot >/dev/null && tap_ok "Dovecot starts" dovecot_start alice secret; then
 	dovecot_mailbox_create alice Sent

@@ -3,8 +3,8 @@
 # of tests/peers/, through tests/integration/smtp-probe: STARTTLS and
 # implicit TLS with the chain checked, AUTH PLAIN and LOGIN, several
 # messages over one connection, dot-stuffing, 8-bit bodies, 4xx/5xx
-# classification, a server that dies mid-session, a server that never
-# greets.
+# classification, PIPELINING (RFC 2920) and a server without it, a server
+# that dies mid-session, a server that never greets.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$TOP_SRCDIR/tests/peers/lib.sh" || exit 1
 
@@ -35,6 +35,15 @@ probe() {
 out() { cat "$W/$1.out"; }
 auth_opts=(--ca-file "$PEERS_CA_FILE" --user alice --password-file "$W/pw")
 index_field() { awk -F '\t' -v n="$1" -v f="$2" 'NR == n { print $f }' "$SMTP_SINK_INDEX"; }
+# cmd_groups NAME: for each MAIL FROM in the trace, "group" when every command
+# up to its DATA went out before the first reply came back (pipelined),
+# else "serial"; "+rset" when an RSET went out just before it, unanswered.
+cmd_groups() {
+	awk '/ > RSET$/ { rset = 1; next }
+	    / > MAIL FROM/ { g = 1; ok = 1; r = rset }
+	    / < / { rset = 0; if (g) ok = 0 }
+	    g && / > DATA$/ { printf "%s%s ", ok ? "group" : "serial", r ? "+rset" : ""; g = 0 }' "$W/$1.err"
+}
 
 # --- STARTTLS, AUTH PLAIN, three messages over one connection ---------
 tap_ok "sink with AUTH and STARTTLS starts" \
@@ -188,6 +197,122 @@ tap_is "bare LF sent as CRLF, a last line without one ended" \
     "$(od -An -c "$(smtp_sink_find '<m5@test>')" | tr -s ' \n' ' ')" \
     "$(printf 'Message-ID: <m5@test>\r\n\r\n.lf only\r\nno end\r\n' | od -An -c | tr -s ' \n' ' ')"
 tap_ok "EHLO carries the name given" grep -q '> EHLO client.example.org' "$W/plain.err"
+smtp_sink_stop
+
+# --- PIPELINING (RFC 2920) -----------------------------------------------------
+tap_ok "sink announcing PIPELINING starts" smtp_sink_start
+n_before=$(smtp_sink_count)
+probe pipe --tls-none 127.0.0.1 "$SMTP_SINK_PORT" <<EOF
+send rapport@example.com kim@example.com $W/m1.eml
+reset
+send rapport@example.com kim@example.com,lee@example.com $W/m2.eml
+reset
+send rapport@example.com kim@example.com $W/m3.eml
+EOF
+tap_ok "PIPELINING seen in EHLO" grep -q '< 250 .*PIPELINING' "$W/pipe.err"
+tap_is "pipelined: three messages accepted" "$(grep -c '^send OK 250 250 2.0.0 OK queued as' "$W/pipe.out")" 3
+tap_is "MAIL, RCPT and DATA in one group; RSET leads the next two" \
+    "$(cmd_groups pipe)" "group group+rset group+rset "
+tap_is "pipelined: RSET only inside the groups" "$(grep -c '> RSET' "$W/pipe.err")" 2
+tap_is "pipelined: the sink recorded three" "$(smtp_sink_count)" $((n_before + 3))
+tap_ok "pipelined: dot-stuffed body intact" cmp "$W/m1.eml" "$SMTP_SINK_DIR/$((n_before + 1)).eml"
+tap_ok "pipelined: 8-bit body intact" cmp "$W/m2.eml" "$SMTP_SINK_DIR/$((n_before + 2)).eml"
+tap_is "pipelined: both recipients of message 2" "$(index_field $((n_before + 2)) 2)" \
+    "kim@example.com,lee@example.com"
+
+# Bodies of several stream buffers (8 KiB), dot-stuffed lines across them.
+awk 'BEGIN { printf "Message-ID: <big@test>\r\nSubject: big\r\n\r\n"
+    for (i = 0; i < 600; i++) printf ".line %04d of a body larger than one buffer\r\n", i }' >"$W/big.eml"
+n_before=$(smtp_sink_count)
+probe pipebig --tls-none 127.0.0.1 "$SMTP_SINK_PORT" <<EOF
+send rapport@example.com kim@example.com $W/big.eml
+reset
+send rapport@example.com kim@example.com $W/big.eml
+EOF
+tap_is "pipelined, 28 KB bodies: both accepted" "$(grep -c '^send OK 250' "$W/pipebig.out")" 2
+tap_ok "… the first byte-exact" cmp "$W/big.eml" "$SMTP_SINK_DIR/$((n_before + 1)).eml"
+tap_ok "… the second byte-exact" cmp "$W/big.eml" "$SMTP_SINK_DIR/$((n_before + 2)).eml"
+
+n_before=$(smtp_sink_count)
+smtp_sink_fail gone@example.com 550 5.1.1 no such user
+smtp_sink_fail old@example.com 550 5.1.1 moved away
+probe piperef --tls-none 127.0.0.1 "$SMTP_SINK_PORT" <<EOF
+send rapport@example.com kim@example.com,gone@example.com,lee@example.com $W/m3.eml
+send rapport@example.com gone@example.com,old@example.com $W/m4.eml
+send rapport@example.com lee@example.com $W/m4.eml
+EOF
+smtp_sink_ok
+tap_like "pipelined, one RCPT of three refused: sent to the others" "$(sed -n 2p "$W/piperef.out")" '^send OK 250 '
+tap_is "… the refused one reported with its index and words" "$(sed -n 3p "$W/piperef.out")" \
+    "refused 1 PERMFAIL 550 550 5.1.1 no such user"
+tap_is "… the message went to the two others" "$(index_field $((n_before + 1)) 2)" "kim@example.com,lee@example.com"
+tap_is "pipelined, every RCPT refused: PERMFAIL with the first words" "$(sed -n 4p "$W/piperef.out")" \
+    "send PERMFAIL 550 550 5.1.1 no such user"
+tap_is "… each refusal mapped to its recipient" "$(sed -n '5,6p' "$W/piperef.out" | cut -d' ' -f2,6- | tr '\n' '|')" \
+    "0 5.1.1 no such user|1 5.1.1 moved away|"
+tap_is "… no body sent for it (bodies: the two accepted only)" "$(grep -c ' > <[0-9]* bytes> \.' "$W/piperef.err")" 2
+tap_like "… and the same connection sends the next" "$(sed -n 7p "$W/piperef.out")" '^send OK 250 '
+tap_is "the sink recorded two messages, none for the refused" "$(smtp_sink_count)" $((n_before + 2))
+tap_is "one connection for all of it" "$(grep -c '< 220 localhost' "$W/piperef.err")" 1
+
+n_before=$(smtp_sink_count)
+smtp_sink_fail MAIL 451 4.3.2 not now
+printf 'send rapport@example.com kim@example.com %s\necho cleared\nwait %s\nsend rapport@example.com kim@example.com %s\n' \
+    "$W/m3.eml" "$W/mail-ok" "$W/m4.eml" >"$W/pipemail.in"
+SMTP_PROBE_DEBUG=1 "$PROBE" --tls-none 127.0.0.1 "$SMTP_SINK_PORT" \
+    <"$W/pipemail.in" >"$W/pipemail.out" 2>"$W/pipemail.err" &
+probe_pid=$!
+for _ in $(seq 300); do
+	grep -q '^cleared' "$W/pipemail.out" 2>/dev/null && break
+	sleep 0.05
+done
+smtp_sink_ok
+touch "$W/mail-ok"
+wait "$probe_pid"
+tap_is "pipelined, 451 on MAIL → TEMPFAIL with the server's words" "$(sed -n 2p "$W/pipemail.out")" \
+    "send TEMPFAIL 451 451 4.3.2 not now"
+tap_is "… no body sent for it (bodies: the second only)" \
+    "$(grep -c -e ' > <[0-9]* bytes> \.' -e ' > \.$' "$W/pipemail.err")" 1
+tap_like "… the RCPT and DATA replies passed over; the next message goes" \
+    "$(sed -n 4p "$W/pipemail.out")" '^send OK 250 '
+tap_is "… the sink recorded only the second" "$(smtp_sink_count)" $((n_before + 1))
+smtp_sink_stop
+
+# A server may answer DATA with 354 after every RCPT was refused: the
+# client then sends a lone dot, never the message (RFC 2920 §3.1).
+tap_ok "sink accepting DATA without recipients starts" smtp_sink_start --data-without-rcpt
+n_before=$(smtp_sink_count)
+smtp_sink_fail gone@example.com 550 5.1.1 no such user
+probe lonedot --tls-none 127.0.0.1 "$SMTP_SINK_PORT" <<EOF
+send rapport@example.com gone@example.com $W/m3.eml
+send rapport@example.com kim@example.com $W/m4.eml
+EOF
+smtp_sink_ok
+tap_is "354 after all RCPTs refused: PERMFAIL with the RCPT's words" "$(sed -n 2p "$W/lonedot.out")" \
+    "send PERMFAIL 550 550 5.1.1 no such user"
+tap_ok "… answered with a lone dot" grep -q ' > \.$' "$W/lonedot.err"
+tap_is "… the server got an empty body (0 bytes), not the message" "$(cat "$SMTP_SINK_DIR/norcpt-data.log")" 0
+tap_like "… and the next message goes on the same connection" "$(sed -n 4p "$W/lonedot.out")" '^send OK 250 '
+tap_is "… the sink recorded only that one" "$(smtp_sink_count)" $((n_before + 1))
+smtp_sink_stop
+
+tap_ok "sink without PIPELINING starts" smtp_sink_start --no-pipelining
+n_before=$(smtp_sink_count)
+smtp_sink_fail gone@example.com 550 5.1.1 no such user
+probe nopipe --tls-none 127.0.0.1 "$SMTP_SINK_PORT" <<EOF
+send rapport@example.com kim@example.com $W/m1.eml
+reset
+send rapport@example.com gone@example.com,lee@example.com $W/m2.eml
+reset
+send rapport@example.com gone@example.com $W/m3.eml
+EOF
+smtp_sink_ok
+tap_not "no PIPELINING in EHLO" grep -q 'PIPELINING' "$W/nopipe.err"
+tap_is "without PIPELINING: one command, one reply" "$(cmd_groups nopipe)" "serial serial "
+tap_is "… RSET waits for its own reply" "$(grep -A1 '> RSET' "$W/nopipe.err" | grep -c '< 250')" 3
+tap_is "… same outcomes" "$(cut -d' ' -f1-3 "$W/nopipe.out" | tr '\n' '|')" \
+    "open ok|send OK 250|reset ok|send OK 250|refused 0 PERMFAIL|reset ok|send PERMFAIL 550|refused 0 PERMFAIL|"
+tap_is "… the sink recorded two" "$(smtp_sink_count)" $((n_before + 2))
 smtp_sink_stop
 
 # --- a server that never greets: the timeout bounds the wait -----------------

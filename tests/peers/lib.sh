@@ -748,8 +748,9 @@ smtp_sink_stop() {
 
 # smtp_sink_fail [MATCH] CODE TEXT...: from the next message on, answer
 # CODE TEXT.  MATCH is '*' (every message, the default), a number N (the
-# next N messages) or a recipient address (refused at RCPT TO).  Several
-# calls add rules; smtp_sink_ok removes them all.
+# next N messages), a recipient address (refused at RCPT TO), MAIL or RSET
+# (that command; RSET 421 also hangs up).  Several calls add rules;
+# smtp_sink_ok removes them all.
 smtp_sink_fail() {
 	local f=$SMTP_SINK_DIR/fail match='*'
 	case $1 in [0-9][0-9][0-9]) ;; *) match=$1; shift ;; esac

@@ -21,9 +21,19 @@ and every message.  Each line is
                                  bounce@example.com 550 5.1.1 no such user
 
 where MATCH is "*" (every message), a number N (the next N messages; the
-count is decremented in the file) or a recipient address (refused at RCPT
-TO).  A line that starts with the code means "*".  Remove the file to
-accept everything again.
+count is decremented in the file), a recipient address (refused at RCPT
+TO), MAIL (every MAIL FROM refused) or RSET (every RSET answered so; a
+421 also closes the connection, as a server that limits the messages of
+one connection does).  A line that starts with the code means "*".
+Remove the file to accept everything again.
+
+EHLO announces PIPELINING (RFC 2920), as real servers do; aiosmtpd reads
+commands one line at a time whether they come one by one or in a group.
+--no-pipelining leaves it out, for clients that must then wait for each
+reply.  --data-without-rcpt answers DATA with 354 even when no recipient
+was accepted (aiosmtpd's own answer is 503), as RFC 2920 says a server
+may: the client must then send a lone dot.  Such a DATA is refused with
+554 and its body's size in bytes appended to DIR/norcpt-data.log.
 
 With --xoauth2-tokens FILE, AUTH XOAUTH2 is offered too: the initial
 response "user=USER^Aauth=Bearer TOKEN^A^A" (base64) is accepted when
@@ -55,6 +65,25 @@ class Sink(SMTP):
     # aiosmtpd answers "500 Line too long" above 1,000 bytes; real servers
     # and real mail (long HTML lines) go well beyond.
     line_length_limit = 1 << 20
+    data_without_rcpt = False
+
+    async def smtp_DATA(self, arg):
+        if (not self.data_without_rcpt or self.envelope.rcpt_tos or arg
+                or not self.session.host_name
+                or (self._auth_required and not self.session.authenticated)):
+            return await super().smtp_DATA(arg)
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        size = 0
+        while True:
+            line = await self._reader.readuntil(b"\r\n")
+            if line == b".\r\n":
+                break
+            size += len(line)
+        with open(os.path.join(self.event_handler.folder,
+                               "norcpt-data.log"), "a") as f:
+            f.write("%d\n" % size)
+        self._set_post_data_state()
+        await self.push("554 5.5.1 Error: no valid recipients")
 
 
 def xoauth2_lookup(path, user, token):
@@ -175,6 +204,8 @@ def header_value(content, name):
 
 
 class Handler:
+    pipelining = True  # announce PIPELINING in EHLO
+
     def __init__(self, folder):
         self.folder = folder
         self.fail_path = os.path.join(folder, "fail")
@@ -186,6 +217,32 @@ class Handler:
             stem = name[:-4]
             if name.endswith(".eml") and stem.isdigit():
                 self.n = max(self.n, int(stem))
+
+    async def handle_EHLO(self, server, session, envelope, hostname,
+                          responses):
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(len(responses) - 1, "250-PIPELINING")
+        return responses
+
+    async def handle_RSET(self, server, session, envelope):
+        for match, answer in parse_fail_file(self.fail_path):
+            if match == "RSET":
+                if answer.startswith("421"):
+                    # After the reply is written: close() flushes first.
+                    asyncio.get_running_loop().call_soon(
+                        server.transport.close)
+                return answer
+        return "250 OK"
+
+    async def handle_MAIL(self, server, session, envelope, address,
+                          options):
+        for match, answer in parse_fail_file(self.fail_path):
+            if match == "MAIL":
+                return answer
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, options):
         for match, answer in parse_fail_file(self.fail_path):
@@ -264,6 +321,10 @@ def main():
                    help="refuse everything but EHLO/STARTTLS before TLS")
     p.add_argument("--implicit-tls", action="store_true",
                    help="TLS from the first byte (smtps)")
+    p.add_argument("--no-pipelining", action="store_true",
+                   help="do not announce PIPELINING")
+    p.add_argument("--data-without-rcpt", action="store_true",
+                   help="354 to DATA even with no recipient accepted")
     a = p.parse_args()
 
     password = None
@@ -282,12 +343,14 @@ def main():
 
     os.makedirs(a.dir, exist_ok=True)
     handler = Handler(a.dir)
+    handler.pipelining = not a.no_pipelining
     sink = Sink
     if a.xoauth2_tokens:
         sink = XOAuth2Sink
         sink.tokens_path = a.xoauth2_tokens
         sink.record_path = os.path.join(a.dir, "xoauth2.log")
     auth_required = bool(a.user or a.xoauth2_tokens) and not a.auth_optional
+    sink.data_without_rcpt = a.data_without_rcpt
 
     def factory():
         return sink(handler,
