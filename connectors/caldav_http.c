@@ -6,8 +6,11 @@
 #include "caldav_http.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "dav_xml.h"
@@ -23,6 +26,9 @@ struct caldav_http {
 	void			*arg;
 	unsigned long		 count;
 	char			 errbuf[CURL_ERROR_SIZE];
+	int			 sink;		/* body to this fd, or -1 */
+	size_t			 sink_len;
+	int			 sink_errno;	/* a failed write(2) */
 };
 
 static size_t
@@ -34,6 +40,50 @@ http_write(char *data, size_t size, size_t n, void *arg)
 	if (strbuf_add(sb, data, size * n) < 0)
 		return 0;
 	return size * n;
+}
+
+/* The server's clock, for a caller that compares times it reported. */
+static size_t
+http_header(char *data, size_t size, size_t n, void *arg)
+{
+	struct caldav_reply *r = arg;
+	size_t len = size * n;
+	char value[64];
+	size_t vlen = len - 5;
+
+	if (len > 5 && vlen < sizeof(value) &&
+	    strncasecmp(data, "Date:", 5) == 0) {
+		memcpy(value, data + 5, vlen);
+		while (vlen > 0 && (value[vlen - 1] == '\r' ||
+		    value[vlen - 1] == '\n' || value[vlen - 1] == ' '))
+			vlen--;
+		value[vlen] = '\0';
+		r->date = curl_getdate(value, NULL);
+	}
+	return len;
+}
+
+static size_t
+http_write_fd(char *data, size_t size, size_t n, void *arg)
+{
+	struct caldav_http *h = arg;
+	size_t len = size * n, done = 0;
+	ssize_t w;
+
+	if (h->sink_len + len > DAV_XML_MAX)
+		return 0;
+	while (done < len) {
+		w = write(h->sink, data + done, len - done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			h->sink_errno = w < 0 ? errno : EIO;
+			return 0;
+		}
+		done += (size_t)w;
+	}
+	h->sink_len += len;
+	return len;
 }
 
 static int
@@ -89,6 +139,7 @@ caldav_http_new(const struct endpoint *ep, bool (*abort)(void *arg),
 	h->ep = ep;
 	h->abort = abort;
 	h->arg = arg;
+	h->sink = -1;
 	http_setup(h);
 	return h;
 }
@@ -153,6 +204,11 @@ http_error(struct caldav_http *h, CURLcode cc, char *err, size_t errlen)
 	case CURLE_ABORTED_BY_CALLBACK:
 		return CALDAV_HTTP_ABORT;
 	case CURLE_WRITE_ERROR:
+		if (h->sink_errno != 0) {
+			snprintf(err, errlen, "temporary file: %s",
+			    strerror(h->sink_errno));
+			return CALDAV_HTTP_NET;
+		}
 		snprintf(err, errlen, "answer larger than %d bytes",
 		    DAV_XML_MAX);
 		return CALDAV_HTTP_TOOBIG;
@@ -211,7 +267,23 @@ http_once(struct caldav_http *h, const char *method, const char *url,
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
+	if (h->sink >= 0) {
+		/* A redirect's body must not stay in front of the answer. */
+		if (ftruncate(h->sink, 0) < 0 ||
+		    lseek(h->sink, 0, SEEK_SET) < 0) {
+			h->sink_errno = errno;
+			return CURLE_WRITE_ERROR;
+		}
+		h->sink_len = 0;
+		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, http_write_fd);
+		curl_easy_setopt(c, CURLOPT_WRITEDATA, h);
+	} else {
+		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, http_write);
+		curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
+	}
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, http_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+	r->date = -1;
 	curl_easy_setopt(c, CURLOPT_NOBODY, strcmp(method, "HEAD") == 0);
 	if (body != NULL) {
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
@@ -225,8 +297,9 @@ http_once(struct caldav_http *h, const char *method, const char *url,
 	r->code = 0;
 	if (cc == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->code);
+	r->fd_len = h->sink_len;
 	log_trace(TRACE_CALDAV, "caldav: %s %s -> %ld (%zu bytes)", method,
-	    url, r->code, r->body.len);
+	    url, r->code, h->sink >= 0 ? h->sink_len : r->body.len);
 	return cc;
 }
 
@@ -263,6 +336,8 @@ caldav_http_request(struct caldav_http *h, const char *method,
 	strbuf_init(&r->body, DAV_XML_MAX);
 	r->url = NULL;
 	r->code = 0;
+	r->date = -1;
+	r->fd_len = 0;
 	for (int i = 0;; i++) {
 		if ((cc = http_once(h, method, cur, hdr, body, r)) != CURLE_OK) {
 			e = http_error(h, cc, err, errlen);
@@ -284,6 +359,21 @@ caldav_http_request(struct caldav_http *h, const char *method,
 	}
 	curl_slist_free_all(hdr);
 	r->url = cur;
+	return e;
+}
+
+enum caldav_http_err
+caldav_http_request_fd(struct caldav_http *h, const char *method,
+    const char *url, const char *depth, const char *body, int fd,
+    struct caldav_reply *r, char *err, size_t errlen)
+{
+	enum caldav_http_err e;
+
+	h->sink = fd;
+	h->sink_len = 0;
+	h->sink_errno = 0;
+	e = caldav_http_request(h, method, url, depth, body, r, err, errlen);
+	h->sink = -1;
 	return e;
 }
 

@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "strbuf.h"
 
@@ -36,6 +37,8 @@ struct caldav_reply {
 	long		 code;		/* HTTP status; 0 when none came */
 	struct strbuf	 body;
 	char		*url;		/* the URL that answered (after redirects) */
+	int64_t		 date;		/* its Date header (UTC seconds), or -1 */
+	size_t		 fd_len;	/* bytes caldav_http_request_fd() wrote */
 };
 
 /*
@@ -63,6 +66,14 @@ int caldav_http_login(struct caldav_http *h, char *err, size_t errlen);
 enum caldav_http_err caldav_http_request(struct caldav_http *h,
     const char *method, const char *url, const char *depth, const char *body,
     struct caldav_reply *r, char *err, size_t errlen);
+/*
+ * The same, but the answer's body goes to fd (a file of the caller's,
+ * emptied first; r->body stays empty), so that an answer of thousands of
+ * events is never held whole in memory.
+ */
+enum caldav_http_err caldav_http_request_fd(struct caldav_http *h,
+    const char *method, const char *url, const char *depth, const char *body,
+    int fd, struct caldav_reply *r, char *err, size_t errlen);
 void caldav_reply_free(struct caldav_reply *r);
 
 /* Requests made by this handle so far (for tests and benchmarks). */

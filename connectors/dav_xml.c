@@ -1,15 +1,18 @@
 #include "dav_xml.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
+#include <libxml/xmlreader.h>
 
 #include "strbuf.h"
 #include "xmalloc.h"
@@ -279,6 +282,7 @@ static const struct {
 	{ DAV_NS,	 "current-user-principal", DAV_PROP_PRINCIPAL },
 	{ DAV_NS_CALDAV, "calendar-home-set",	DAV_PROP_HOME_SET },
 	{ DAV_NS,	 "supported-report-set", DAV_PROP_REPORTS },
+	{ DAV_NS,	 "getlastmodified",	DAV_PROP_LASTMOD },
 };
 
 static void
@@ -316,6 +320,9 @@ prop_value(struct dav_response *r, enum dav_prop p, const xmlNode *n)
 		break;
 	case DAV_PROP_REPORTS:
 		r->sync_collection = contains(n, DAV_NS, "sync-collection", 0);
+		break;
+	case DAV_PROP_LASTMOD:
+		set_str(&r->lastmod, text_of(n, false));
 		break;
 	case DAV_PROP_COUNT:
 		break;
@@ -388,6 +395,71 @@ parse_response(struct dav_multistatus *ms, const xmlNode *resp)
 			parse_propstat(r, c);
 }
 
+static void
+reader_quiet(void *arg, const char *msg, xmlParserSeverities severity,
+    xmlTextReaderLocatorPtr locator)
+{
+	(void)arg, (void)msg, (void)severity, (void)locator;
+}
+
+/*
+ * A well-formed answer is read one top-level element at a time: the
+ * reader frees each response's nodes once we have passed them, so that a
+ * listing carrying 10,000 events' text (13 MB) never also stands as one
+ * tree of a few times that.  Returns -1 at the first thing it does not
+ * like; the caller then parses the whole text again, with recovery.
+ */
+#define READER_OPTIONS	(XML_PARSE_NONET | XML_PARSE_NOERROR | \
+			XML_PARSE_NOWARNING | XML_PARSE_NOCDATA)
+
+static int
+parse_stream(xmlTextReader *rd, struct dav_multistatus *ms)
+{
+	xmlNode *n;
+	const xmlChar *name, *ns;
+	bool root = false;
+	int rc, ret = -1;
+
+	if (rd == NULL)
+		return -1;
+	xmlTextReaderSetErrorHandler(rd, reader_quiet, NULL);
+	rc = xmlTextReaderRead(rd);
+	while (rc == 1) {
+		switch (xmlTextReaderNodeType(rd)) {
+		case XML_READER_TYPE_DOCUMENT_TYPE:
+			goto out;
+		case XML_READER_TYPE_ELEMENT:
+			break;
+		default:
+			rc = xmlTextReaderRead(rd);
+			continue;
+		}
+		if (xmlTextReaderDepth(rd) == 0) {
+			name = xmlTextReaderConstLocalName(rd);
+			ns = xmlTextReaderConstNamespaceUri(rd);
+			if (root || name == NULL || ns == NULL ||
+			    strcmp((const char *)ns, DAV_NS) != 0 ||
+			    strcmp((const char *)name, "multistatus") != 0)
+				goto out;
+			root = true;
+			rc = xmlTextReaderRead(rd);
+			continue;
+		}
+		if ((n = xmlTextReaderExpand(rd)) == NULL)
+			goto out;
+		if (is_el(n, DAV_NS, "response"))
+			parse_response(ms, n);
+		else if (is_el(n, DAV_NS, "sync-token"))
+			set_str(&ms->sync_token, text_of(n, false));
+		rc = xmlTextReaderNext(rd);
+	}
+	if (rc == 0 && root)
+		ret = 0;
+out:
+	xmlFreeTextReader(rd);
+	return ret;
+}
+
 static int
 parse_doc(const char *buf, size_t len, struct dav_multistatus *ms, char *err,
     size_t errlen)
@@ -442,12 +514,57 @@ dav_xml_parse(const char *buf, size_t len, struct dav_multistatus *out,
 		return -1;
 	}
 	fixed = repair(buf, len, &fixedlen);
+	if (fixed != NULL)
+		buf = fixed, len = fixedlen;
+	if (parse_stream(xmlReaderForMemory(buf, (int)len, "multistatus.xml",
+	    NULL, READER_OPTIONS), out) == 0)
+		rc = 0;
+	else {
+		dav_multistatus_free(out);
+		rc = parse_doc(buf, len, out, err, errlen);
+	}
 	out->repaired = fixed != NULL;
-	rc = parse_doc(fixed ? fixed : buf, fixed ? fixedlen : len, out, err,
-	    errlen);
 	free(fixed);
 	if (rc != 0)
 		dav_multistatus_free(out);
+	return rc;
+}
+
+int
+dav_xml_parse_fd(int fd, size_t len, struct dav_multistatus *out, char *err,
+    size_t errlen)
+{
+	char *buf;
+	size_t got = 0;
+	ssize_t n;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (len > DAV_XML_MAX || len > INT_MAX) {
+		snprintf(err, errlen, "answer larger than %d bytes", DAV_XML_MAX);
+		return -1;
+	}
+	if (lseek(fd, 0, SEEK_SET) == 0 && parse_stream(xmlReaderForFd(fd,
+	    "multistatus.xml", NULL, READER_OPTIONS), out) == 0)
+		return 0;
+	dav_multistatus_free(out);
+	/* Something to repair, or refuse: the whole text, as always. */
+	buf = xmalloc(len + 1);
+	while (got < len) {
+		n = pread(fd, buf + got, len - got, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(err, errlen, "temporary file: %s",
+			    n < 0 ? strerror(errno) : "short");
+			free(buf);
+			return -1;
+		}
+		got += (size_t)n;
+	}
+	buf[len] = '\0';
+	rc = dav_xml_parse(buf, len, out, err, errlen);
+	free(buf);
 	return rc;
 }
 
@@ -456,23 +573,28 @@ dav_multistatus_free(struct dav_multistatus *ms)
 {
 	if (ms == NULL)
 		return;
-	for (size_t i = 0; i < ms->n; i++) {
-		struct dav_response *r = &ms->v[i];
-
-		free(r->href);
-		free(r->href_decoded);
-		free(r->etag);
-		free(r->ctag);
-		free(r->sync_token);
-		free(r->displayname);
-		free(r->color);
-		free(r->calendar_data);
-		free(r->principal_href);
-		free(r->home_set_href);
-	}
+	for (size_t i = 0; i < ms->n; i++)
+		dav_response_free(&ms->v[i]);
 	free(ms->v);
 	free(ms->sync_token);
 	memset(ms, 0, sizeof(*ms));
+}
+
+void
+dav_response_free(struct dav_response *r)
+{
+	free(r->href);
+	free(r->href_decoded);
+	free(r->etag);
+	free(r->ctag);
+	free(r->sync_token);
+	free(r->displayname);
+	free(r->color);
+	free(r->calendar_data);
+	free(r->principal_href);
+	free(r->home_set_href);
+	free(r->lastmod);
+	memset(r, 0, sizeof(*r));
 }
 
 /* ------------------------------------------------------------ builders */
@@ -534,18 +656,28 @@ dav_xml_propfind_calendars(void)
 	    "    <d:displayname/>\n"
 	    "    <a:calendar-color/>\n"
 	    "    <cs:getctag/>\n"
-	    "    <d:sync-token/>\n"
 	    "    <c:supported-calendar-component-set/>\n"
 	    "    <d:supported-report-set/>\n");
 }
 
+/*
+ * Nothing else: Radicale answers it from the files' times alone, where
+ * any sync-token or getctag in the same PROPFIND would read every file.
+ */
 char *
-dav_xml_sync_collection(const char *token)
+dav_xml_propfind_lastmod(void)
+{
+	return propfind("", "    <d:getlastmodified/>\n");
+}
+
+char *
+dav_xml_sync_collection(const char *token, bool data)
 {
 	struct strbuf sb;
 
 	strbuf_init(&sb, 0);
-	strbuf_adds(&sb, XML_DECL "<d:sync-collection xmlns:d=\"DAV:\">\n");
+	strbuf_adds(&sb, XML_DECL "<d:sync-collection xmlns:d=\"DAV:\" "
+	    "xmlns:c=\"" DAV_NS_CALDAV "\">\n");
 	if (token && *token) {
 		strbuf_adds(&sb, "  <d:sync-token>");
 		add_escaped(&sb, token);
@@ -553,8 +685,10 @@ dav_xml_sync_collection(const char *token)
 	} else
 		strbuf_adds(&sb, "  <d:sync-token/>\n");
 	strbuf_adds(&sb, "  <d:sync-level>1</d:sync-level>\n"
-	    "  <d:prop>\n    <d:getetag/>\n  </d:prop>\n"
-	    "</d:sync-collection>\n");
+	    "  <d:prop>\n    <d:getetag/>\n");
+	if (data)
+		strbuf_adds(&sb, "    <c:calendar-data/>\n");
+	strbuf_adds(&sb, "  </d:prop>\n</d:sync-collection>\n");
 	return strbuf_detach(&sb);
 }
 

@@ -40,6 +40,7 @@ enum dav_prop {
 	DAV_PROP_PRINCIPAL,		/* DAV:current-user-principal */
 	DAV_PROP_HOME_SET,		/* C:calendar-home-set */
 	DAV_PROP_REPORTS,		/* DAV:supported-report-set */
+	DAV_PROP_LASTMOD,		/* DAV:getlastmodified */
 	DAV_PROP_COUNT
 };
 
@@ -69,6 +70,7 @@ struct dav_response {
 	char	*principal_href;
 	char	*home_set_href;		/* the first one */
 	bool	 sync_collection;	/* supported-report-set has it */
+	char	*lastmod;		/* an HTTP-date */
 };
 
 struct dav_multistatus {
@@ -96,7 +98,16 @@ void dav_xml_shutdown(void);
  */
 int dav_xml_parse(const char *buf, size_t len, struct dav_multistatus *out,
     char *err, size_t errlen);
+/*
+ * The same for an answer of len bytes in the file fd (read from its
+ * start; not closed): a well-formed one is parsed as it is read, never
+ * whole in memory.
+ */
+int dav_xml_parse_fd(int fd, size_t len, struct dav_multistatus *out,
+    char *err, size_t errlen);
 void dav_multistatus_free(struct dav_multistatus *ms);
+/* Frees what one response holds (not r itself). */
+void dav_response_free(struct dav_response *r);
 
 /* The code of "HTTP/1.1 404 Not Found" (404), or 0 if malformed. */
 int dav_xml_status_code(const char *status_line);
@@ -104,12 +115,13 @@ int dav_xml_status_code(const char *status_line);
 /* PROPFIND bodies (Depth 0 for the first two, Depth 1 for calendars). */
 char *dav_xml_propfind_principal(void);	/* current-user-principal */
 char *dav_xml_propfind_home_set(void);	/* calendar-home-set */
-/* resourcetype, displayname, calendar-color, getctag, sync-token,
+/* resourcetype, displayname, calendar-color, getctag,
  * supported-calendar-component-set, supported-report-set */
 char *dav_xml_propfind_calendars(void);
-/* REPORT sync-collection, sync-level 1, getetag; token NULL or "" for the
- * initial listing. */
-char *dav_xml_sync_collection(const char *token);
+char *dav_xml_propfind_lastmod(void);	/* getlastmodified */
+/* REPORT sync-collection, sync-level 1, getetag (and calendar-data when
+ * data); token NULL or "" for the initial listing. */
+char *dav_xml_sync_collection(const char *token, bool data);
 /* REPORT calendar-multiget for getetag and calendar-data of n hrefs
  * (as the server sent them). */
 char *dav_xml_multiget(const char *const *hrefs, size_t n);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libxml/parser.h>
 
@@ -239,6 +240,117 @@ test_large(void)
 	strbuf_free(&sb);
 }
 
+static bool
+same_response(const struct dav_response *a, const struct dav_response *b)
+{
+	const char *sa[] = { a->href, a->etag, a->sync_token, a->displayname,
+	    a->calendar_data, a->lastmod };
+	const char *sb[] = { b->href, b->etag, b->sync_token, b->displayname,
+	    b->calendar_data, b->lastmod };
+
+	for (size_t i = 0; i < sizeof(sa) / sizeof(*sa); i++)
+		if ((sa[i] == NULL) != (sb[i] == NULL) ||
+		    (sa[i] != NULL && strcmp(sa[i], sb[i]) != 0))
+			return false;
+	return a->status == b->status && a->is_calendar == b->is_calendar &&
+	    memcmp(a->prop_status, b->prop_status, sizeof(a->prop_status)) == 0;
+}
+
+static int
+to_file(const char *buf, size_t len)
+{
+	FILE *f = tmpfile();
+	int fd;
+
+	if (f == NULL || fwrite(buf, 1, len, f) != len || fflush(f) != 0) {
+		printf("Bail out! tmpfile\n");
+		exit(1);
+	}
+	fd = dup(fileno(f));
+	fclose(f);
+	return fd;
+}
+
+/* From a file, as the sync-collection answer is read: the same result. */
+static void
+test_fd(void)
+{
+	static const char *names[] = {
+		"radicale_calendars.xml", "sync_report.xml", "sync_507.xml",
+		"multiget_ctrl.xml",
+	};
+	static const char lastmod[] =
+	    "<?xml version='1.0' encoding='utf-8'?>\n<multistatus xmlns=\"DAV:\">"
+	    "<response><href>/kim/work/</href><propstat><prop><getlastmodified>"
+	    "Mon, 23 Nov 2026 14:47:05 GMT</getlastmodified></prop><status>"
+	    "HTTP/1.1 200 OK</status></propstat></response></multistatus>";
+	struct dav_multistatus a, b;
+	char err[256] = "";
+	struct strbuf sb;
+	int fd;
+
+	for (size_t f = 0; f < sizeof(names) / sizeof(*names); f++) {
+		size_t len;
+		char *buf = slurp(names[f], &len);
+		bool same;
+
+		fd = to_file(buf, len);
+		is_int(dav_xml_parse_fd(fd, len, &a, err, sizeof(err)), 0,
+		    "%s from a file %s", names[f], err);
+		dav_xml_parse(buf, len, &b, err, sizeof(err));
+		same = a.n == b.n && a.truncated == b.truncated &&
+		    a.repaired == b.repaired && ((a.sync_token == NULL &&
+		    b.sync_token == NULL) || (a.sync_token && b.sync_token &&
+		    strcmp(a.sync_token, b.sync_token) == 0));
+		for (size_t i = 0; same && i < a.n; i++)
+			same = same_response(&a.v[i], &b.v[i]);
+		ok(same, "%s: the same as from memory", names[f]);
+		dav_multistatus_free(&a);
+		dav_multistatus_free(&b);
+		close(fd);
+		free(buf);
+	}
+
+	fd = to_file(lastmod, strlen(lastmod));
+	is_int(dav_xml_parse_fd(fd, strlen(lastmod), &a, err, sizeof(err)), 0,
+	    "getlastmodified answer parses");
+	ok(a.n == 1 && a.v[0].lastmod != NULL && strcmp(a.v[0].lastmod,
+	    "Mon, 23 Nov 2026 14:47:05 GMT") == 0 &&
+	    a.v[0].prop_status[DAV_PROP_LASTMOD] == 200, "getlastmodified read");
+	dav_multistatus_free(&a);
+	close(fd);
+
+	/* Well-formed and large: read as it streams, every member whole. */
+	strbuf_init(&sb, 0);
+	strbuf_adds(&sb, "<?xml version=\"1.0\"?>\n<d:multistatus xmlns:d="
+	    "\"DAV:\" xmlns:c=\"urn:ietf:params:xml:ns:caldav\">\n"
+	    "<d:sync-token>t2</d:sync-token>\n");
+	for (int i = 0; i < 2000; i++)
+		strbuf_addf(&sb, "<d:response><d:href>/kim/work/%d.ics</d:href>"
+		    "<d:propstat><d:prop><d:getetag>\"%d\"</d:getetag>"
+		    "<c:calendar-data>BEGIN:VCALENDAR\nUID:%d &amp; more\n"
+		    "END:VCALENDAR\n</c:calendar-data></d:prop>"
+		    "<d:status>HTTP/1.1 200 OK</d:status></d:propstat>"
+		    "</d:response>\n", i, i, i);
+	strbuf_adds(&sb, "</d:multistatus>\n");
+	fd = to_file(sb.buf, sb.len);
+	is_int(dav_xml_parse_fd(fd, sb.len, &a, err, sizeof(err)), 0,
+	    "2,000 members from a file");
+	ok(a.n == 2000 && !a.repaired && a.sync_token &&
+	    strcmp(a.sync_token, "t2") == 0 && a.v[1999].calendar_data &&
+	    strcmp(a.v[1999].calendar_data, "BEGIN:VCALENDAR\nUID:1999 & "
+	    "more\nEND:VCALENDAR\n") == 0, "every member, data unescaped");
+	dav_multistatus_free(&a);
+	close(fd);
+	strbuf_free(&sb);
+
+	fd = to_file("<?xml version=\"1.0\"?><!DOCTYPE m><multistatus "
+	    "xmlns=\"DAV:\"/>", 60);
+	is_int(dav_xml_parse_fd(fd, 60, &a, err, sizeof(err)), -1,
+	    "DOCTYPE refused from a file too: %s", err);
+	close(fd);
+}
+
 /* Builders: well-formed, namespaced, escaped; parsed back with libxml2. */
 static bool
 well_formed(const char *doc)
@@ -272,13 +384,28 @@ test_builders(void)
 	    strstr(s, "xmlns:a=\"http://apple.com/ns/ical/\""),
 	    "PROPFIND calendars");
 	free(s);
-	s = dav_xml_sync_collection(NULL);
+	s = dav_xml_sync_collection(NULL, false);
 	ok(well_formed(s) && strstr(s, "<d:sync-token/>") &&
-	    strstr(s, "<d:sync-level>1</d:sync-level>"), "initial sync");
+	    strstr(s, "<d:sync-level>1</d:sync-level>") &&
+	    !strstr(s, "calendar-data"), "initial sync");
 	free(s);
-	s = dav_xml_sync_collection("http://x/sync/1?a=1&b=<2>");
+	s = dav_xml_sync_collection(NULL, true);
+	ok(well_formed(s) && strstr(s, "<d:getetag/>") &&
+	    strstr(s, "<c:calendar-data/>") &&
+	    strstr(s, "xmlns:c=\"urn:ietf:params:xml:ns:caldav\""),
+	    "sync asking for calendar-data");
+	free(s);
+	s = dav_xml_sync_collection("http://x/sync/1?a=1&b=<2>", false);
 	ok(well_formed(s) && strstr(s, "<d:sync-token>http://x/sync/1?a=1&amp;"
 	    "b=&lt;2&gt;</d:sync-token>"), "token escaped");
+	free(s);
+	s = dav_xml_propfind_lastmod();
+	ok(well_formed(s) && strstr(s, "<d:getlastmodified/>") &&
+	    !strstr(s, "sync-token") && !strstr(s, "getctag"),
+	    "PROPFIND getlastmodified alone");
+	free(s);
+	s = dav_xml_propfind_calendars();
+	ok(!strstr(s, "sync-token"), "discovery asks no sync-token");
 	free(s);
 	s = dav_xml_multiget(hrefs, 3);
 	ok(well_formed(s) && strstr(s, "<d:href>/kim/work/a&amp;b.ics</d:href>")
@@ -330,6 +457,7 @@ main(void)
 	test_control_chars();
 	test_refused();
 	test_large();
+	test_fd();
 	test_builders();
 	test_truncated();
 	dav_xml_shutdown();
