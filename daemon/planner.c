@@ -27,6 +27,7 @@
 #include "store_message.h"
 #include "store_outbox.h"
 #include "store_plan.h"
+#include "store_unsubscribe.h"
 #include "template.h"
 #include "when.h"
 #include "xmalloc.h"
@@ -37,6 +38,9 @@
 #define PLAN_LOOKAHEAD		(2 * PLAN_DAY)
 /* A card found up to this late (the daemon was down) still goes. */
 #define PLAN_BIRTHDAY_GRACE	PLAN_DAY
+/* A newsletter issue to more new recipients than this is planned with
+ * a bigger page cache. */
+#define PLAN_BULK_ROWS		1000
 /* A newsletter issue found up to this late still goes. */
 #define PLAN_NEWSLETTER_LATE	PLAN_DAY
 /* RRULE issues go at this local hour unless BYHOUR says otherwise. */
@@ -604,6 +608,27 @@ plan_audience_collect(void *ctx, const struct plan_recipient *r)
 }
 
 /*
+ * The recipient's unsubscribe token, made with the row rather than when
+ * it is rendered: here all of an issue's tokens are written in the
+ * planner's one transaction, where the sender's batches each rewrote a
+ * random page of the token table per recipient (bench/send).
+ */
+static int
+plan_token(struct planner *p, int64_t customer)
+{
+	if (p->cfg->send.unsubscribe_url == NULL ||
+	    *p->cfg->send.unsubscribe_url == '\0')
+		return 0;
+	if (store_unsubscribe_token_ensure(p->st, customer, p->now) ==
+	    STORE_OK)
+		return 0;
+	log_warnx("planner: customer=%lld: %s", (long long)customer,
+	    store_errmsg(p->st));
+	p->errors++;
+	return -1;
+}
+
+/*
  * One issue to the audience (ascending ids), minus those who have it
  * already: an issue stays in the planning window for days, and trying
  * every recipient's insert again each minute would cost seconds.
@@ -622,6 +647,11 @@ plan_newsletter_issue(struct planner *p, const struct template *t,
 	    t->name, key, &have, &nhave);
 	if (rc != STORE_OK)
 		return rc;
+	/* Thousands of new rows and tokens: a bigger cache (store_outbox.h),
+	 * which a planner that plans a few rows a minute does without. */
+	if (a->n > nhave + PLAN_BULK_ROWS &&
+	    store_outbox_bulk_setup(p->st) != STORE_OK)
+		log_warnx("planner: %s", store_errmsg(p->st));
 	plan_clean(aud, sizeof(aud), t->audience ? t->audience : "all");
 	snprintf(reason, sizeof(reason), "newsletter issue %s to audience "
 	    "\"%s\"", key, aud);
@@ -630,8 +660,10 @@ plan_newsletter_issue(struct planner *p, const struct template *t,
 			k++;
 		if (k < nhave && have[k] == a->ids[j])
 			continue;
-		if (plan_row(p, t, a->ids[j], key, occ, reason, NULL, 0,
-		    NULL) < 0)
+		if ((rc = plan_row(p, t, a->ids[j], key, occ, reason, NULL, 0,
+		    NULL)) < 0)
+			break;
+		if (rc > 0 && plan_token(p, a->ids[j]) < 0)
 			break;
 	}
 	free(have);

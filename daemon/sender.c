@@ -672,6 +672,7 @@ struct sender_worker {
 	unsigned char		 rnd[256];
 	size_t			 rnd_used;
 	int			 inbatch;	/* rows in the open transaction */
+	bool			 fresh_id;	/* Message-ID made this pass */
 	int64_t			 last_used;
 	/* Over budget until then: claim nothing, every row would wait. */
 	int64_t			 budget_until;
@@ -780,9 +781,9 @@ sender_write_all(int fd, const char *p, size_t left)
  * The message in an unnamed file (O_TMPFILE) linked in under its name
  * once complete: one directory entry made, where a temporary name costs
  * three (made, renamed, removed), which was most of the dry run's CPU on
- * ext4 (bench/send).  1: no O_TMPFILE here, no /proc, or the name is
- * already taken (a batch written again after a crash): use a temporary
- * name instead.
+ * ext4 (bench/send).  1: no O_TMPFILE here, or no /proc: use a temporary
+ * name instead; 2: the name is already taken (a batch written again
+ * after a crash), likewise.
  */
 static int
 sender_dry_link(struct sender_worker *w, const char *path)
@@ -800,41 +801,91 @@ sender_dry_link(struct sender_worker *w, const char *path)
 		return -1;
 	}
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	rc = linkat(AT_FDCWD, proc, w->dry_dir, path, AT_SYMLINK_FOLLOW) == 0 ?
-	    0 : 1;
+	if (linkat(AT_FDCWD, proc, w->dry_dir, path, AT_SYMLINK_FOLLOW) == 0)
+		rc = 0;
+	else
+		rc = errno == EEXIST ? 2 : 1;
 	if (close(fd) != 0 && rc == 0)
 		rc = -1;
 	return rc;
 }
 
-/* Writes the message as DIR/ID.eml, atomically. */
+/* Names relative to the folder, opened once a pass: no path walk per
+ * file (bench/send). */
+static int
+sender_dry_open(struct sender_worker *w, char *err, size_t errlen)
+{
+	const char *dir = w->env.cfg->send.dry_run;
+
+	if (w->dry_dir >= 0)
+		return 0;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "%.200s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if ((w->dry_dir = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		snprintf(err, errlen, "%.200s: %s", dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The Message-ID of a message file written earlier (with its angle
+ * brackets) into buf: 0, or -1 if there is none to read.  Only the
+ * header block is looked at, and only a well-formed id is taken.
+ */
+static int
+sender_dry_old_id(struct sender_worker *w, const char *path, char *buf,
+    size_t len)
+{
+	static const char name[] = "\r\nMessage-ID: <";
+	char head[8192], *p, *end, *hdr_end;
+	ssize_t n;
+	size_t idlen;
+	int fd;
+
+	if ((fd = openat(w->dry_dir, path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	while ((n = read(fd, head, sizeof(head) - 1)) < 0 && errno == EINTR)
+		;
+	close(fd);
+	if (n <= 0)
+		return -1;
+	head[n] = '\0';
+	if ((hdr_end = strstr(head, "\r\n\r\n")) == NULL ||
+	    (p = strstr(head, name)) == NULL || p > hdr_end)
+		return -1;
+	p += strlen(name) - 1;
+	if ((end = strstr(p, "\r\n")) == NULL || end[-1] != '>')
+		return -1;
+	idlen = (size_t)(end - p);
+	if (idlen + 1 > len || idlen < 3 || memchr(p, ' ', idlen) ||
+	    memchr(p + 1, '<', idlen - 1) || memchr(p, '>', idlen - 1))
+		return -1;
+	memcpy(buf, p, idlen);
+	buf[idlen] = '\0';
+	return 0;
+}
+
+/* Writes the message as DIR/ID.eml, atomically.  1: the file was there
+ * already (see sender_dry_one); nothing written then. */
 static int
 sender_dry_run(struct sender_worker *w, const struct outbox_row *row,
-    char *err, size_t errlen)
+    bool replace, char *err, size_t errlen)
 {
 	const char *dir = w->env.cfg->send.dry_run;
 	char tmp[64], path[64];
 	int fd, rc;
 
-	/* Names relative to the folder, opened once a pass: no path walk
-	 * per file (bench/send). */
-	if (w->dry_dir < 0) {
-		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-			snprintf(err, errlen, "%.200s: %s", dir, strerror(errno));
-			return -1;
-		}
-		if ((w->dry_dir = open(dir, O_RDONLY | O_DIRECTORY |
-		    O_CLOEXEC)) < 0) {
-			snprintf(err, errlen, "%.200s: %s", dir, strerror(errno));
-			return -1;
-		}
-	}
+	if (sender_dry_open(w, err, errlen) < 0)
+		return -1;
 	snprintf(path, sizeof(path), "%lld.eml", (long long)row->id);
-	if ((rc = sender_dry_link(w, path)) <= 0) {
+	if (!replace && (rc = sender_dry_link(w, path)) != 1) {
 		if (rc < 0)
 			snprintf(err, errlen, "%.200s/%s: %s", dir, path,
 			    strerror(errno));
-		return rc;
+		return rc == 2 ? 1 : rc;
 	}
 	snprintf(tmp, sizeof(tmp), ".%lld.eml.tmp", (long long)row->id);
 	/* Plain write(2): stdio would add an fstat per file (bench/send). */
@@ -862,12 +913,17 @@ sender_dry_run(struct sender_worker *w, const struct outbox_row *row,
  * committed before the message leaves (sender_deliver): what a crash
  * finds is a row planned, or sending with the Message-ID it went out
  * with.  Its end (sent, failed, deferred) is a commit of its own, so a
- * crash resends only what was in flight.  In dry-run mode nothing
- * leaves the machine, and SENDER_DRY_BATCH rows share a transaction: a
- * batch undone by a crash is written again to the same files, and a
- * commit per row cost more than rendering it (bench/send).
+ * crash resends only what was in flight.
+ *
+ * In dry-run mode nothing leaves the machine: SENDER_DRY_BATCH rows are
+ * chosen, checked, written and ended in one transaction, with no
+ * 'sending' step between (sender_dry_pass).  A batch undone by a crash
+ * is written again to the same files, under the Message-IDs those files
+ * carry (sender_dry_one): no file is lost, none is doubled, and a row's
+ * Message-ID does not change.  A commit per row cost more than
+ * rendering it (bench/send).
  */
-#define SENDER_DRY_BATCH	256
+#define SENDER_DRY_BATCH	1000
 
 /* Commits the open transaction, if any.  -1 if it could not. */
 static int
@@ -1185,6 +1241,7 @@ sender_prepare(struct sender_worker *w, struct outbox_row *row,
 	char *from_name = NULL, *from_addr = NULL;
 	char mid[320];
 
+	w->fresh_id = row->message_id == NULL;
 	if (row->message_id == NULL) {
 		if (sender_from(&w->env))
 			sender_parse_from(sender_from(&w->env), &from_name,
@@ -1194,7 +1251,7 @@ sender_prepare(struct sender_worker *w, struct outbox_row *row,
 		free(from_addr);
 		row->message_id = xstrdup(mid);
 	}
-	/* A dry run records it with the row's end (store_outbox_sent_as). */
+	/* A dry run records it with the row's end (store_outbox_dry_sent). */
 	if (w->env.cfg->send.dry_run == NULL &&
 	    store_outbox_set_message_id(w->st, row->id, row->message_id,
 	    c->n_emails ? c->emails[0] : NULL) != STORE_OK) {
@@ -1207,6 +1264,39 @@ sender_prepare(struct sender_worker *w, struct outbox_row *row,
 	/* sender_deliver renders it once the store lock is let go. */
 	return sender_gather(w->st, &w->env, row, c, row->message_id, now,
 	    &w->msg, &w->draft, err, errlen);
+}
+
+/*
+ * A dry run's file and the row's end.  A file already there was written
+ * by a batch a crash undid: its Message-ID is the row's, unless the row
+ * had one fixed before.
+ */
+static int
+sender_dry_one(struct sender_worker *w, struct outbox_row *row,
+    const struct customer *c, const struct template *t, int64_t now)
+{
+	char err[512], old[320], path[64];
+	int rc;
+
+	rc = sender_dry_run(w, row, false, err, sizeof(err));
+	if (rc == 1) {
+		snprintf(path, sizeof(path), "%lld.eml", (long long)row->id);
+		if (w->fresh_id && sender_dry_old_id(w, path, old,
+		    sizeof(old)) == 0 && strcmp(old, row->message_id) != 0) {
+			free(row->message_id);
+			row->message_id = xstrdup(old);
+			if (sender_render_with(w->st, &w->env, row, c, t,
+			    row->message_id, now, &w->msg, err,
+			    sizeof(err)) < 0)
+				return sender_fail(w, row, err);
+		}
+		rc = sender_dry_run(w, row, true, err, sizeof(err));
+	}
+	if (rc < 0)
+		return sender_fail(w, row, err);
+	return store_outbox_dry_sent(w->st, row->id, w->account, now,
+	    row->message_id, c->n_emails ? c->emails[0] : NULL) == STORE_OK ?
+	    0 : sender_store_failed(w, row);
 }
 
 /* Everything for one claimed row.  -1: stop this pass (retry later);
@@ -1242,19 +1332,66 @@ sender_one(struct sender_worker *w, struct outbox_row *row)
 	    sizeof(buf))) < 0)
 		rc = rc == -2 ? sender_store_failed(w, row) :
 		    sender_fail(w, row, buf);
-	else if (w->env.cfg->send.dry_run) {
-		if (sender_dry_run(w, row, buf, sizeof(buf)) < 0)
-			rc = sender_fail(w, row, buf);
-		else
-			rc = store_outbox_sent_as(w->st, row->id, now,
-			    "dry-run", row->message_id, c.n_emails ?
-			    c.emails[0] : NULL) == STORE_OK ? 0 :
-			    sender_store_failed(w, row);
-	} else
+	else if (w->env.cfg->send.dry_run)
+		rc = sender_dry_one(w, row, &c, t, now);
+	else
 		rc = sender_deliver(w, row, &c, t, now);
 	sender_draft_free(&w->draft);
 	customer_clear(&c);
 	return rc;
+}
+
+/*
+ * One dry-run batch (see SENDER_DRY_BATCH): 1 when there may be more,
+ * 0 when nothing more is due, -1 to stop this pass.
+ */
+static int
+sender_dry_batch(struct sender_worker *w, struct outbox_row *rows)
+{
+	size_t n = 0, i;
+	int rc = 0;
+
+	if (store_begin(w->st) != STORE_OK) {
+		log_warnx("sender account=%s: %s", w->account,
+		    store_errmsg(w->st));
+		return -1;
+	}
+	w->inbatch = 1;
+	if (store_outbox_due_batch(w->st, clock_now(), SENDER_DRY_BATCH, rows,
+	    &n) != STORE_OK) {
+		log_warnx("sender account=%s: %s", w->account,
+		    store_errmsg(w->st));
+		rc = -1;
+	}
+	for (i = 0; i < n && rc == 0 && !sender_stopping(w); i++)
+		rc = sender_one(w, &rows[i]);
+	/* What was done is kept, whatever stopped the batch. */
+	if (sender_batch_end(w) < 0)
+		rc = -1;
+	for (i = 0; i < n; i++)
+		outbox_row_clear(&rows[i]);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	return n == SENDER_DRY_BATCH ? 1 : 0;
+}
+
+static enum connector_result
+sender_dry_pass(struct sender_worker *w)
+{
+	struct outbox_row *rows;
+	int rc;
+
+	/* A bigger cache for this connection (store_outbox.h). */
+	if (store_outbox_bulk_setup(w->st) != STORE_OK)
+		log_warnx("sender account=%s: %s", w->account,
+		    store_errmsg(w->st));
+	rows = xcalloc(SENDER_DRY_BATCH, sizeof(*rows));
+
+	while ((rc = sender_dry_batch(w, rows)) > 0 && !sender_stopping(w))
+		;
+	free(rows);
+	sender_dry_dir_close(w);
+	return rc < 0 ? CONNECTOR_RETRY : CONNECTOR_OK;
 }
 
 /* Sends everything due now.  CONNECTOR_RETRY when it had to stop. */
@@ -1262,12 +1399,14 @@ static enum connector_result
 sender_pass(struct sender_worker *w)
 {
 	struct outbox_row row;
-	bool batch = w->env.cfg->send.dry_run != NULL && w->pool == NULL;
 	int rc;
 
 	/* The user's daily agenda (agenda.h): it keeps its own record. */
 	agenda_tick(w->st, w->env.cfg, w->env.acct, w->env.templates,
 	    clock_now());
+	/* With a pool, each thread claims its rows one by one. */
+	if (w->env.cfg->send.dry_run != NULL && w->pool == NULL)
+		return sender_dry_pass(w);
 	while (!sender_stopping(w)) {
 		if (clock_now() < w->budget_until)
 			break;
@@ -1297,8 +1436,7 @@ sender_pass(struct sender_worker *w)
 			return CONNECTOR_RETRY;
 		}
 		rc = sender_one(w, &row);
-		if (w->inbatch && (!batch || rc != 0 ||
-		    w->inbatch++ == SENDER_DRY_BATCH) && sender_batch_end(w) < 0)
+		if (sender_batch_end(w) < 0)
 			rc = -1;
 		sender_store_unlock(w);
 		outbox_row_clear(&row);

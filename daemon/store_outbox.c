@@ -77,11 +77,16 @@ static const char SQL_OUTBOX_SET_MESSAGE_ID[] =
 static const char SQL_OUTBOX_SENT[] =
     "UPDATE outbox SET state = 'sent', sent_at = ?2, reason = ?3,"
     " lease_until = NULL WHERE id = ?1";
-/* The dry run's one write per row: Message-ID (kept if set) and end. */
-static const char SQL_OUTBOX_SENT_AS[] =
-    "UPDATE outbox SET state = 'sent', sent_at = ?2, reason = ?3,"
+/* The claim's choice, for a batch taken under one write lock. */
+static const char SQL_OUTBOX_DUE_BATCH[] =
+    "SELECT " OUTBOX_COLUMNS " FROM outbox"
+    " WHERE state IN ('planned', 'sending') AND " OUTBOX_DUE " <= ?1"
+    " AND (state = 'planned' OR coalesce(lease_until, 0) <= ?1)"
+    " ORDER BY " OUTBOX_DUE ", id LIMIT ?2";
+static const char SQL_OUTBOX_DRY_SENT[] =
+    "UPDATE outbox SET state = 'sent', sent_at = ?2, reason = 'dry-run',"
     " lease_until = NULL, message_id = coalesce(message_id, ?4),"
-    " recipient = coalesce(?5, recipient) WHERE id = ?1";
+    " recipient = coalesce(?5, recipient), account = ?3 WHERE id = ?1";
 static const char SQL_OUTBOX_DEFER[] =
     "UPDATE outbox SET state = 'planned', next_attempt_at = ?2,"
     " attempts = attempts + ?3, reason = ?4, lease_until = NULL"
@@ -257,16 +262,42 @@ store_outbox_sent(struct store *st, int64_t id, int64_t at,
 }
 
 int
-store_outbox_sent_as(struct store *st, int64_t id, int64_t at,
-    const char *server_reply, const char *message_id, const char *recipient)
+store_outbox_due_batch(struct store *st, int64_t now, size_t max,
+    struct outbox_row *rows, size_t *n)
 {
-	sqlite3_stmt *stmt = store_stmt(st, SQL_OUTBOX_SENT_AS);
+	sqlite3_stmt *stmt = store_stmt(st, SQL_OUTBOX_DUE_BATCH);
+	int rc;
+
+	*n = 0;
+	if (stmt == NULL)
+		return STORE_ERROR;
+	sqlite3_bind_int64(stmt, 1, now);
+	sqlite3_bind_int64(stmt, 2, (sqlite3_int64)max);
+	while (*n < max && (rc = store_step(st, stmt, "outbox batch")) ==
+	    STORE_OK)
+		outbox_from_row(stmt, &rows[(*n)++]);
+	if (*n == max) {
+		sqlite3_reset(stmt);
+		return STORE_OK;
+	}
+	if (rc == STORE_NOTFOUND)
+		return STORE_OK;
+	while (*n > 0)
+		outbox_row_clear(&rows[--*n]);
+	return rc;
+}
+
+int
+store_outbox_dry_sent(struct store *st, int64_t id, const char *account,
+    int64_t at, const char *message_id, const char *recipient)
+{
+	sqlite3_stmt *stmt = store_stmt(st, SQL_OUTBOX_DRY_SENT);
 
 	if (stmt == NULL)
 		return STORE_ERROR;
 	sqlite3_bind_int64(stmt, 1, id);
 	sqlite3_bind_int64(stmt, 2, at);
-	store_bind_text(stmt, 3, server_reply);
+	store_bind_text(stmt, 3, account);
 	store_bind_text(stmt, 4, message_id);
 	store_bind_text(stmt, 5, recipient);
 	return outbox_update(st, stmt, id, "outbox sent");
@@ -474,5 +505,38 @@ store_outbox_ref_get(struct store *st, const char *ref_kind, int64_t ref_id,
 	}
 	outbox_ref_from_row(stmt, sql, out);
 	sqlite3_reset(stmt);
+	return STORE_OK;
+}
+
+/* ---- a connection for bulk work ---- */
+
+/*
+ * Planning a newsletter makes each recipient an unsubscribe token, whose
+ * key is random: every token lands on a different page of
+ * unsubscribe_tokens.  With SQLite's default 2 MiB cache, 100,000 of
+ * them spilled dirty pages mid-transaction and read them back from the
+ * file (bench/send: 14% of planning in sqlite3PcacheFetchStress), and a
+ * dry run re-read a page per row (104,000 pread for 100,000 rows).  The
+ * bigger cache keeps them; rarer checkpoints copy a page rewritten by
+ * many batches once.  Durability is unchanged: every commit is still in
+ * the WAL (synchronous = NORMAL).
+ */
+#define BULK_CHECKPOINT_PAGES	8000
+#define OUTBOX_STR_(x)	#x
+#define OUTBOX_STR(x)	OUTBOX_STR_(x)
+
+static const char SQL_BULK_CACHE[] =
+    "PRAGMA cache_size = -" OUTBOX_STR(STORE_OUTBOX_BULK_CACHE_KIB);
+
+int
+store_outbox_bulk_setup(struct store *st)
+{
+	sqlite3_stmt *stmt = store_stmt(st, SQL_BULK_CACHE);
+
+	if (stmt == NULL)
+		return STORE_ERROR;
+	if (store_exec(st, stmt, "cache size") != STORE_OK)
+		return STORE_ERROR;
+	sqlite3_wal_autocheckpoint(st->db, BULK_CHECKPOINT_PAGES);
 	return STORE_OK;
 }

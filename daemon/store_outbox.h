@@ -68,13 +68,35 @@ int store_outbox_set_message_id(struct store *st, int64_t id,
     const char *message_id, const char *recipient);
 int store_outbox_sent(struct store *st, int64_t id, int64_t at,
     const char *server_reply);
+
 /*
- * store_outbox_sent and store_outbox_set_message_id in one statement, for
- * rows that never leave the machine (dry run): nothing can happen between
- * the two that a crash could expose, since one transaction holds both.
+ * For a dry run, which takes a batch in one transaction of its own
+ * (store_begin() first: the write lock, held from the choice to the
+ * end, is what keeps two senders from taking the same rows): up to max
+ * rows store_outbox_claim() would hand out, in its order, into rows[]
+ * (each to be cleared with outbox_row_clear), without changing them.
+ * Each is then ended by store_outbox_dry_sent(), or skipped, failed or
+ * deferred as a claimed row is.
  */
-int store_outbox_sent_as(struct store *st, int64_t id, int64_t at,
-    const char *server_reply, const char *message_id, const char *recipient);
+int store_outbox_due_batch(struct store *st, int64_t now, size_t max,
+    struct outbox_row *rows, size_t *n);
+/*
+ * The end of a dry-run row (reason "dry-run"): sent, its Message-ID
+ * (kept if one was fixed before), recipient and account in one
+ * statement.  Nothing left the machine, so nothing lies between them
+ * that a crash could expose.
+ */
+int store_outbox_dry_sent(struct store *st, int64_t id, const char *account,
+    int64_t at, const char *message_id, const char *recipient);
+
+/*
+ * Sizes the page cache (STORE_OUTBOX_BULK_CACHE_KIB) and WAL checkpoints
+ * of a connection that plans or renders a whole newsletter at once (the
+ * planner's, a dry run's): see store_outbox.c.  Not for the sending
+ * threads, which touch a row at a time: each would grow its own cache.
+ */
+#define STORE_OUTBOX_BULK_CACHE_KIB	16384
+int store_outbox_bulk_setup(struct store *st);
 /* Back to planned, retried at next_attempt (a 4xx, over budget, quiet
  * hours); attempts counts only server refusals (count_attempt). */
 int store_outbox_defer(struct store *st, int64_t id, int64_t next_attempt,

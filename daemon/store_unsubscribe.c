@@ -10,9 +10,11 @@
 
 static const char SQL_UNSUB_GET[] =
     "SELECT token FROM unsubscribe_tokens WHERE customer_id = ?1";
+/* Either key taken: the customer has a token (a random one cannot
+ * collide), which stays. */
 static const char SQL_UNSUB_ADD[] =
     "INSERT INTO unsubscribe_tokens (token, customer_id, created_at)"
-    " VALUES (?1, ?2, ?3)";
+    " VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
 static const char SQL_UNSUB_FIND[] =
     "SELECT t.customer_id, c.newsletter FROM unsubscribe_tokens t"
     " JOIN customers c ON c.id = t.customer_id WHERE t.token = ?1";
@@ -30,20 +32,63 @@ unsubscribe_token_valid(const char *s)
 	return n == UNSUBSCRIBE_TOKEN_LEN && s[n] == '\0';
 }
 
+/*
+ * Random bytes for tokens, fetched 16 tokens' worth at a time (a
+ * getrandom(2) per token was one system call per newsletter recipient);
+ * each byte is wiped once used.
+ */
+struct token_pool {
+	unsigned char	 b[16 * UNSUBSCRIBE_TOKEN_LEN];
+	size_t		 used;
+};
+
+static _Thread_local struct token_pool token_pool = {
+	.used = sizeof(token_pool.b)
+};
+
 static int
 token_make(struct store *st, char token[UNSUBSCRIBE_TOKEN_LEN + 1])
 {
-	unsigned char r[UNSUBSCRIBE_TOKEN_LEN];
+	struct token_pool *tp = &token_pool;
+	unsigned char *r;
 
-	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
-		store_set_error(st, "unsubscribe token: no randomness");
-		return STORE_ERROR;
+	if (tp->used + UNSUBSCRIBE_TOKEN_LEN > sizeof(tp->b)) {
+		if (getrandom(tp->b, sizeof(tp->b), 0) !=
+		    (ssize_t)sizeof(tp->b)) {
+			store_set_error(st, "unsubscribe token: no randomness");
+			return STORE_ERROR;
+		}
+		tp->used = 0;
 	}
+	r = tp->b + tp->used;
 	/* 26 characters of 5 bits: 130 bits, the alphabet taking 5 of 8. */
 	for (size_t i = 0; i < UNSUBSCRIBE_TOKEN_LEN; i++)
 		token[i] = token_alphabet[r[i] & 31];
 	token[UNSUBSCRIBE_TOKEN_LEN] = '\0';
+	explicit_bzero(r, UNSUBSCRIBE_TOKEN_LEN);
+	tp->used += UNSUBSCRIBE_TOKEN_LEN;
 	return STORE_OK;
+}
+
+/* Inserts a new token for the customer unless one exists. */
+static int
+token_add(struct store *st, int64_t customer_id, int64_t now,
+    char token[UNSUBSCRIBE_TOKEN_LEN + 1], bool *added)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	*added = false;
+	if ((rc = token_make(st, token)) != STORE_OK)
+		return rc;
+	if ((stmt = store_stmt(st, SQL_UNSUB_ADD)) == NULL)
+		return STORE_ERROR;
+	sqlite3_bind_text(stmt, 1, token, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 2, customer_id);
+	sqlite3_bind_int64(stmt, 3, now);
+	if ((rc = store_exec(st, stmt, "unsubscribe token")) == STORE_OK)
+		*added = sqlite3_changes(st->db) > 0;
+	return rc;
 }
 
 int
@@ -75,29 +120,31 @@ int
 store_unsubscribe_token(struct store *st, int64_t customer_id, int64_t now,
     char token[UNSUBSCRIBE_TOKEN_LEN + 1])
 {
-	struct store_tx tx;
-	sqlite3_stmt *stmt;
+	bool added;
 	int rc;
 
 	if ((rc = store_unsubscribe_token_get(st, customer_id, token)) !=
 	    STORE_NOTFOUND)
 		return rc;
-	if ((rc = store_tx_enter(st, &tx)) != STORE_OK)
+	/* One statement: another writer's token, made since the read
+	 * above, stays and is the one read back. */
+	if ((rc = token_add(st, customer_id, now, token, &added)) !=
+	    STORE_OK || added)
 		return rc;
-	/* Another writer may have made one since the read above. */
-	if ((rc = store_unsubscribe_token_get(st, customer_id, token)) ==
-	    STORE_NOTFOUND &&
-	    (rc = token_make(st, token)) == STORE_OK) {
-		if ((stmt = store_stmt(st, SQL_UNSUB_ADD)) == NULL)
-			rc = STORE_ERROR;
-		else {
-			sqlite3_bind_text(stmt, 1, token, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(stmt, 2, customer_id);
-			sqlite3_bind_int64(stmt, 3, now);
-			rc = store_exec(st, stmt, "unsubscribe token");
-		}
-	}
-	return store_tx_leave(st, &tx, rc);
+	return store_unsubscribe_token_get(st, customer_id, token);
+}
+
+int
+store_unsubscribe_token_ensure(struct store *st, int64_t customer_id,
+    int64_t now)
+{
+	char token[UNSUBSCRIBE_TOKEN_LEN + 1];
+	bool added;
+	int rc;
+
+	rc = token_add(st, customer_id, now, token, &added);
+	explicit_bzero(token, sizeof(token));
+	return rc;
 }
 
 int

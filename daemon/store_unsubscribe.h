@@ -4,9 +4,10 @@
  * without revealing the address; the web endpoint hands it back to
  * `rapportctl unsubscribe`, which withdraws the newsletter consent.
  *
- * A token is random (128 bits, lower-case base32) and made on the first
- * newsletter to the customer; it lives as long as the customer (forget
- * erases it, and the address is suppressed then anyway).
+ * A token is random (130 bits, lower-case base32) and made when the
+ * customer's first newsletter is planned (or, for a row planned without
+ * one, rendered); it lives as long as the customer (forget erases it,
+ * and the address is suppressed then anyway).
  */
 #ifndef RAPPORT_STORE_UNSUBSCRIBE_H
 #define RAPPORT_STORE_UNSUBSCRIBE_H
@@ -24,6 +25,14 @@ int store_unsubscribe_token_get(struct store *st, int64_t customer_id,
 /* The customer's token, made now if there is none: STORE_OK or an error. */
 int store_unsubscribe_token(struct store *st, int64_t customer_id,
     int64_t now, char token[UNSUBSCRIBE_TOKEN_LEN + 1]);
+/*
+ * Makes the customer's token if there is none, without reading it: the
+ * planner's, for every recipient of a newsletter issue it plans, in its
+ * one transaction (a token's key is random, so making 100,000 of them
+ * one by one at send time rewrote a random page of the table for each).
+ */
+int store_unsubscribe_token_ensure(struct store *st, int64_t customer_id,
+    int64_t now);
 
 /*
  * Withdraws the newsletter consent of the token's customer at now

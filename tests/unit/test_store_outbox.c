@@ -7,6 +7,7 @@
 #include "clock.h"
 #include "store.h"
 #include "store_outbox.h"
+#include "store_unsubscribe.h"
 #include "tap.h"
 #include "testdb.h"
 
@@ -322,6 +323,94 @@ test_refs(struct store *st, int64_t kim, int64_t bo)
 	    "no such referral");
 }
 
+/* A dry run's batch: chosen in claim order, unchanged until ended. */
+static void
+test_dry_batch(void)
+{
+	struct testdb d;
+	struct store *st;
+	struct outbox_row rows[4], r;
+	int64_t kim, bo, ids[4], now = testdb_at("2026-03-01T10:00:00Z");
+	char tok[UNSUBSCRIBE_TOKEN_LEN + 1], tok2[UNSUBSCRIBE_TOKEN_LEN + 1];
+	size_t n = 9;
+
+	testdb_open(&d, "store-outbox-dry");
+	st = d.st;
+	kim = testdb_customer(st, "Kim Min-jun", "kim@example.com");
+	bo = testdb_customer(st, "Bo Lee", "bo@example.com");
+	plan(st, "newsletter", "news", kim, "n1", "2026-03-01T09:00:00Z",
+	    &ids[0]);
+	plan(st, "newsletter", "news", bo, "n1", "2026-03-01T08:00:00Z",
+	    &ids[1]);
+	plan(st, "birthday", "birthday", bo, "2026", "2026-03-01T09:00:00Z",
+	    &ids[2]);
+	plan(st, "follow-up", "f", kim, "sale:1", "2026-03-02T09:00:00Z",
+	    &ids[3]);
+	is_int(store_outbox_due_batch(st, now, 2, rows, &n), STORE_OK,
+	    "a batch of at most 2");
+	is_int(n, 2, "two rows");
+	ok(n == 2 && rows[0].id == ids[1] && rows[1].id == ids[0],
+	    "in claim order: due time, then id");
+	is_str(rows[0].state, "planned", "a batch's row is not claimed");
+	for (size_t i = 0; i < n; i++)
+		outbox_row_clear(&rows[i]);
+	is_int(store_outbox_due_batch(st, now, 4, rows, &n), STORE_OK,
+	    "a bigger batch");
+	is_int(n, 3, "only what is due");
+	for (size_t i = 0; i < n; i++)
+		outbox_row_clear(&rows[i]);
+
+	is_int(store_outbox_dry_sent(st, ids[1], "main", now,
+	    "<rapport.2.a@x.example>", "bo@example.com"), STORE_OK,
+	    "a dry-run row ended");
+	store_outbox_get(st, ids[1], &r);
+	ok(strcmp(r.state, "sent") == 0 && strcmp(r.reason, "dry-run") == 0,
+	    "sent, reason dry-run");
+	is_str(r.account, "main", "its account recorded");
+	is_str(r.message_id, "<rapport.2.a@x.example>", "its Message-ID");
+	is_str(r.recipient, "bo@example.com", "its recipient");
+	is_int(r.sent_at, now, "its time");
+	outbox_row_clear(&r);
+	store_outbox_set_message_id(st, ids[0], "<rapport.1.a@x.example>",
+	    NULL);
+	store_outbox_dry_sent(st, ids[0], "main", now,
+	    "<rapport.1.b@x.example>", NULL);
+	store_outbox_get(st, ids[0], &r);
+	is_str(r.message_id, "<rapport.1.a@x.example>",
+	    "a Message-ID fixed before is kept");
+	outbox_row_clear(&r);
+	is_int(store_outbox_dry_sent(st, 999, "main", now, "<x@y>", NULL),
+	    STORE_NOTFOUND, "an unknown row");
+	is_int(store_outbox_due_batch(st, now, 4, rows, &n), STORE_OK,
+	    "the next batch");
+	ok(n == 1 && rows[0].id == ids[2], "the ended rows are gone from it");
+	for (size_t i = 0; i < n; i++)
+		outbox_row_clear(&rows[i]);
+	is_int(store_outbox_bulk_setup(st), STORE_OK, "bulk cache set");
+
+	/* The planner's tokens: made once, never replaced. */
+	is_int(store_unsubscribe_token_ensure(st, kim, now), STORE_OK,
+	    "a token ensured");
+	is_int(store_unsubscribe_token_get(st, kim, tok), STORE_OK,
+	    "... and stored");
+	ok(unsubscribe_token_valid(tok), "... well-formed");
+	is_int(store_unsubscribe_token_ensure(st, kim, now), STORE_OK,
+	    "ensured again");
+	store_unsubscribe_token_get(st, kim, tok2);
+	is_str(tok2, tok, "the first token stays");
+	is_int(store_unsubscribe_token(st, kim, now, tok2), STORE_OK,
+	    "the sender's lookup");
+	is_str(tok2, tok, "finds it");
+	is_int(store_unsubscribe_token(st, bo, now, tok), STORE_OK,
+	    "a token made at render time");
+	store_unsubscribe_token_get(st, bo, tok2);
+	is_str(tok2, tok, "is the one stored");
+	ok(strcmp(tok, tok2) == 0 && store_unsubscribe_token_get(st, kim,
+	    tok2) == STORE_OK && strcmp(tok, tok2) != 0,
+	    "two customers, two tokens");
+	testdb_close(&d);
+}
+
 int
 main(void)
 {
@@ -340,5 +429,6 @@ main(void)
 	test_sent_times(st, kim);
 	test_refs(st, kim, bo);
 	testdb_close(&tdb);
+	test_dry_batch();
 	return tap_done();
 }
