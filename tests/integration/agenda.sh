@@ -10,36 +10,16 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
 TOP_SRCDIR=${TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-RAPPORTD=${RAPPORTD:-$TOP_SRCDIR/rapportd}
-RAPPORTCTL=${RAPPORTCTL:-$TOP_SRCDIR/rapportctl}
 # shellcheck source=SCRIPTDIR/../peers/lib.sh
 . "$TOP_SRCDIR/tests/peers/lib.sh"
+# shellcheck source=SCRIPTDIR/caldav_lib.sh
+. "$TOP_SRCDIR/tests/integration/caldav_lib.sh"
 
-command -v sqlite3 >/dev/null || { echo "1..0 # SKIP no sqlite3"; exit 0; }
-"$PEERS_PYTHON" -c 'import radicale' 2>/dev/null ||
-    { echo "1..0 # SKIP no radicale"; exit 0; }
-
-peers_setup || tap_bail "peers_setup"
-radicale_start alice secret || tap_bail "radicale does not start"
+caldav_start agenda
 smtp_sink_start --starttls || tap_bail "no SMTP sink"
-T=$PEERS_DIR/agenda
-mkdir -p "$T"
-printf 'secret\n' >"$T/pw"
-chmod 600 "$T/pw"
 
 write_conf() {	# NAME LANG
-	cat >"$T/$1.conf" <<EOF
-[rapport]
-database = $T/$1.db
-templates = $TOP_SRCDIR/templates
-timezone = Europe/Berlin
-from = Kim Sales <kim@sales.example>
-
-[caldav "work"]
-url = $RADICALE_URL
-user = alice
-password_file = $T/pw
-
+	write_config "$T/$1.conf" "$T/$1.db" "$RADICALE_URL" "
 [smtp]
 url = smtp://127.0.0.1:$SMTP_SINK_PORT/
 ca_file = $PEERS_CA_FILE
@@ -48,12 +28,13 @@ timeout = 10
 [agenda]
 hour = 8
 to = Kim <kim@sales.example>
-lang = $2
-EOF
+lang = $2" 'Kim Sales <kim@sales.example>'
 }
 write_conf en en
 write_conf ko ko
+ics_dtstamp=20261101T000000Z
 
+# once and ctl of their own: one config (and database) per language.
 once() {	# CONF RAPPORT_NOW
 	RAPPORT_NOW=$2 "$RAPPORTD" -c "$T/$1.conf" --once >>"$T/$1.log" 2>&1
 }
@@ -92,18 +73,6 @@ for p in m.walk():
 EOF
 }
 
-# ics FILE UID START END SUMMARY [MORE LINES]
-ics() {
-	{
-		printf 'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//rapport tests//EN\r\n'
-		printf 'BEGIN:VEVENT\r\nUID:%s\r\nDTSTAMP:20261101T000000Z\r\n' "$2"
-		printf 'DTSTART:%s\r\nDTEND:%s\r\nSUMMARY:%s\r\n' "$3" "$4" "$5"
-		[ -n "${6:-}" ] && printf '%b' "$6"
-		printf 'END:VEVENT\r\nEND:VCALENDAR\r\n'
-	} >"$T/$1"
-	echo "$T/$1"
-}
-
 for c in en ko; do
 	ctl $c customer add --name 'Anna Adler' --email anna@acme.example \
 	    --birthday 1980-12-03 >/dev/null || tap_bail "Anna ($c)"
@@ -114,11 +83,11 @@ done
 work=$(radicale_mkcalendar work Work) || tap_bail "MKCALENDAR work"
 put() { radicale_put "$work" "$1" || tap_bail "PUT $1"; }
 # Tuesday 1 December 2026 in Berlin (UTC+1).
-put "$(ics review.ics review@test 20261201T080000Z 20261201T090000Z 'Quarterly review' 'LOCATION:Acme office\r\nATTENDEE:mailto:anna@acme.example\r\n')"
-put "$(ics lunch.ics lunch@test 20261201T120000Z 20261201T130000Z 'Lunch with Ben' 'ATTENDEE:mailto:ben@berger.example\r\n')"
-put "$(ics gone.ics gone@test 20261201T140000Z 20261201T150000Z 'Cancelled call' 'STATUS:CANCELLED\r\nATTENDEE:mailto:ben@berger.example\r\n')"
-put "$(ics nope.ics nope@test 20261201T150000Z 20261201T160000Z 'Webinar' 'ORGANIZER:mailto:x@vendor.example\r\nATTENDEE;PARTSTAT=DECLINED:mailto:kim@sales.example\r\n')"
-put "$(ics next.ics next@test 20261202T080000Z 20261202T090000Z 'Tomorrow' 'ATTENDEE:mailto:anna@acme.example\r\n')"
+put "$(ics_span review.ics review@test 20261201T080000Z 20261201T090000Z 'Quarterly review' 'LOCATION:Acme office\r\nATTENDEE:mailto:anna@acme.example\r\n')"
+put "$(ics_span lunch.ics lunch@test 20261201T120000Z 20261201T130000Z 'Lunch with Ben' 'ATTENDEE:mailto:ben@berger.example\r\n')"
+put "$(ics_span gone.ics gone@test 20261201T140000Z 20261201T150000Z 'Cancelled call' 'STATUS:CANCELLED\r\nATTENDEE:mailto:ben@berger.example\r\n')"
+put "$(ics_span nope.ics nope@test 20261201T150000Z 20261201T160000Z 'Webinar' 'ORGANIZER:mailto:x@vendor.example\r\nATTENDEE;PARTSTAT=DECLINED:mailto:kim@sales.example\r\n')"
+put "$(ics_span next.ics next@test 20261202T080000Z 20261202T090000Z 'Tomorrow' 'ATTENDEE:mailto:anna@acme.example\r\n')"
 
 # jq-like reads of rapportctl agenda --json: EXPR on the document d.
 jget() {	# JSON EXPR

@@ -12,48 +12,20 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
 TOP_SRCDIR=${TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-RAPPORTD=${RAPPORTD:-$TOP_SRCDIR/rapportd}
-RAPPORTCTL=${RAPPORTCTL:-$TOP_SRCDIR/rapportctl}
 # shellcheck source=SCRIPTDIR/../peers/lib.sh
 . "$TOP_SRCDIR/tests/peers/lib.sh"
+# shellcheck source=SCRIPTDIR/caldav_lib.sh
+. "$TOP_SRCDIR/tests/integration/caldav_lib.sh"
 
-command -v sqlite3 >/dev/null || { echo "1..0 # SKIP no sqlite3"; exit 0; }
-"$PEERS_PYTHON" -c 'import radicale' 2>/dev/null ||
-    { echo "1..0 # SKIP no radicale"; exit 0; }
-
-peers_setup || tap_bail "peers_setup"
-radicale_start alice secret || tap_bail "radicale does not start"
+caldav_start fallback
 dav_proxy_start || tap_bail "dav-proxy does not start"
-T=$PEERS_DIR/fallback
-mkdir -p "$T"
-printf 'secret\n' >"$T/pw"
-chmod 600 "$T/pw"
 export RAPPORT_NOW=2026-04-01T00:00:00Z
 
-# write_config FILE DB [EXTRA LINES]: the account goes through the proxy.
-write_config() {
-	cat >"$1" <<-EOF
-	[rapport]
-	database = $2
-	templates = $TOP_SRCDIR/templates
-	timezone = Europe/Berlin
-	from = Kim Sales <kim@example.com>
-
-	[caldav "work"]
-	url = $DAV_PROXY_URL
-	user = alice
-	password_file = $T/pw
-	${3:-}
-	EOF
-}
 conf=$T/rapport.conf
 db=$T/rapport.db
-write_config "$conf" "$db"
+# The account goes through the proxy.
+write_config "$conf" "$db" "$DAV_PROXY_URL"
 
-ctl() { "$RAPPORTCTL" -c "$conf" "$@"; }
-once() { "$RAPPORTD" -c "${1:-$conf}" --once -T caldav 2>"$T/once.err"; }
-q() { sqlite3 -batch -noheader "$db" "$1"; }
-utc() { date -u -d "$1" +%s; }
 # The proxy's record of the requests since mark.
 mark() { mark_at=$(dav_proxy_count); }
 since() { tail -n +$((mark_at + 1)) "$DAV_PROXY_LOG"; }
@@ -63,19 +35,6 @@ ctag_now() {
 	radicale_curl -X PROPFIND -H 'Depth: 0' --data-binary \
 	    '<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:cs="http://calendarserver.org/ns/"><d:prop><cs:getctag/></d:prop></d:propfind>' \
 	    "$1" | grep -o 'getctag>[^<][^<]*<' | sed 's/^getctag>//; s/<$//'
-}
-
-# ics NAME UID DTSTART-LINE SUMMARY [MORE LINES]: writes $T/NAME.ics
-ics() {
-	local f=$T/$1.ics
-	{
-		printf 'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//rapport tests//EN\r\n'
-		printf 'BEGIN:VEVENT\r\nUID:%s\r\nDTSTAMP:20260301T000000Z\r\n' "$2"
-		printf '%s\r\nSUMMARY:%s\r\n' "$3" "$4"
-		[ -n "${5:-}" ] && printf '%b' "$5"
-		printf 'END:VEVENT\r\nEND:VCALENDAR\r\n'
-	} >"$f"
-	echo "$f"
 }
 
 tap_ok "customer Dana added" ctl customer add --name 'Dana Scully' \
@@ -129,10 +88,8 @@ weekly_expect() {
 	now=$(utc "$1")
 	q "WITH RECURSIVE w(t) AS (SELECT $(utc 2026-03-02T09:00Z) UNION ALL SELECT t + 604800 FROM w WHERE t + 604800 < $now + 365 * 86400) SELECT count(*) || '|' || min(t) || '|' || max(t) FROM w WHERE t + 1800 > $now - 365 * 86400"
 }
-weekly_got() {
-	q "SELECT count(*) || '|' || min(start_at) || '|' || max(start_at) FROM events WHERE uid = 'weekly@test'"
-}
-tap_is "the weekly series is expanded a year ahead" "$(weekly_got)" \
+tap_is "the weekly series is expanded a year ahead" \
+    "$(occurrences weekly@test)" \
     "$(weekly_expect 2026-04-01T00:00Z)"
 tap_is "the event beyond the window is not stored" \
     "$(q "SELECT count(*) FROM events WHERE uid = 'far@test'")" 0
@@ -216,7 +173,7 @@ mark
 once; rc=$?
 tap_is "six months later --once succeeds" "$rc" 0 || cat "$T/once.err" >&2
 tap_is "the weekly series has its occurrences of the moved window" \
-    "$(weekly_got)" "$(weekly_expect 2026-10-01T00:00Z)"
+    "$(occurrences weekly@test)" "$(weekly_expect 2026-10-01T00:00Z)"
 tap_is "no occurrence twice" \
     "$(q "SELECT count(*) - count(DISTINCT recurrence_id) FROM events WHERE uid = 'weekly@test'")" 0
 tap_is "occurrences still in the window kept their row ids" \
@@ -238,7 +195,7 @@ mark
 once
 tap_is "and the next run is one request again" "$(nsince)" 1
 # The same state as a first sync at this time would make.
-write_config "$T/fresh.conf" "$T/fresh.db"
+write_config "$T/fresh.conf" "$T/fresh.db" "$DAV_PROXY_URL"
 once "$T/fresh.conf"
 tap_is "the same occurrences as a fresh sync at the new time" \
     "$(q "SELECT group_concat(uid || '@' || recurrence_id || '=' || start_at, ' ') FROM (SELECT * FROM events WHERE start_at >= $(utc 2025-10-01T00:00Z) ORDER BY uid, recurrence_id)")" \
@@ -256,7 +213,7 @@ hours = Mon-Fri 09:00-17:00
 length = 1h
 horizon = 14d
 per_day = 3"
-write_config "$conf" "$db" "$planning"
+write_config "$conf" "$db" "$DAV_PROXY_URL" "$planning"
 tap_ok "Gil added (tier A)" ctl customer add --name 'Gil Gruen' \
     --email gil@gruen.example --tier A
 tap_ok "Ivy added (tier A)" ctl customer add --name 'Ivy Iser' \
@@ -267,9 +224,6 @@ tap_is "visits proposed through the proxy" \
     "$rc|$(q "SELECT count(*) FROM visit_proposals WHERE state = 'proposed'")|$(grep -c "PUT .*(If-None-Match: \*) -> 201" "$T/once.err")" \
     "0|2|2"
 prop_href() { q "SELECT p.href FROM visit_proposals p JOIN customers c ON c.id = p.customer_id WHERE c.name = '$1'"; }
-code() { radicale_curl -o /dev/null -w '%{http_code}' "$origin$1"; }
-etag() { radicale_curl -o /dev/null -D - "$origin$1" | tr -d '\r' |
-    sed -n 's/^[Ee][Tt]ag: //p'; }
 gil_href=$(prop_href 'Gil Gruen')
 gil_uid=$(q "SELECT p.uid FROM visit_proposals p JOIN customers c ON c.id = p.customer_id WHERE c.name = 'Gil Gruen'")
 tap_ok "forget Gil" ctl customer forget --yes gil@gruen.example
@@ -281,7 +235,7 @@ once; rc=$?
 tap_is "DELETE answered 503: the run still succeeds" "$rc" 0 ||
     cat "$T/once.err" >&2
 tap_is "the retraction stays pending, the event on the server" \
-    "$(q "SELECT count(*) FROM visit_retractions")|$(code "$gil_href")" "1|200"
+    "$(q "SELECT count(*) FROM visit_retractions")|$(http_code "$origin$gil_href")" "1|200"
 tap_like "logged, by UID, as retried" "$(cat "$T/once.err")" \
     "uid=$gil_uid: DELETE: HTTP 503; retried on the next run"
 
@@ -290,7 +244,7 @@ once; rc=$?
 tap_is "DELETE without an answer (connection dropped): the run succeeds" \
     "$rc" 0
 tap_is "the retraction stays pending" \
-    "$(q "SELECT count(*) FROM visit_retractions")|$(code "$gil_href")|$(dav_proxy_count '^DELETE .* status=0$')" \
+    "$(q "SELECT count(*) FROM visit_retractions")|$(http_code "$origin$gil_href")|$(dav_proxy_count '^DELETE .* status=0$')" \
     "1|200|1"
 tap_like "logged as retried" "$(cat "$T/once.err")" \
     "uid=$gil_uid: DELETE: .*; retried on the next run"
@@ -311,7 +265,7 @@ mark
 once; rc=$?
 tap_is "the server back: the run succeeds" "$rc" 0 || cat "$T/once.err" >&2
 tap_is "the event is deleted, conditionally, and the retraction done" \
-    "$(code "$gil_href")|$(nsince '^DELETE /alice/visits/.* status=20[04]$')|$(grep -c "DELETE .*(If-Match) -> 20[04]" "$T/once.err")|$(q "SELECT count(*) FROM visit_retractions")" \
+    "$(http_code "$origin$gil_href")|$(nsince '^DELETE /alice/visits/.* status=20[04]$')|$(grep -c "DELETE .*(If-Match) -> 20[04]" "$T/once.err")|$(q "SELECT count(*) FROM visit_retractions")" \
     "404|1|1|0"
 tap_like "logged as withdrawn" "$(cat "$T/once.err")" \
     "uid=$gil_uid: visit proposal of a forgotten customer withdrawn"
@@ -326,11 +280,11 @@ radicale_curl "$origin$ivy_href" |
     sed -e 's/^SUMMARY:.*/SUMMARY:Visit: Ivy (bring the contract)\r/' >"$T/ivy.ics"
 radicale_put "$origin${ivy_href%/*}/" "$T/ivy.ics" "${ivy_href##*/}" ||
     tap_bail "edit Ivy's proposal"
-ivy_etag=$(etag "$ivy_href")
+ivy_etag=$(etag "$origin$ivy_href")
 tap_ok "forget Ivy" ctl customer forget --yes ivy@iser.example
 once; rc=$?
 tap_is "the user's edit is kept, the retraction dropped" \
-    "$rc|$(code "$ivy_href")|$(etag "$ivy_href")|$(q "SELECT count(*) FROM visit_retractions")" \
+    "$rc|$(http_code "$origin$ivy_href")|$(etag "$origin$ivy_href")|$(q "SELECT count(*) FROM visit_retractions")" \
     "0|200|$ivy_etag|0"
 tap_like "with a notice" "$(cat "$T/once.err")" \
     'DELETE .*\(If-Match\) -> 412'
@@ -365,10 +319,11 @@ tap_is "a retraction recorded in its place" \
 tap_like "with a notice by UID" "$(cat "$T/race.err")" \
     "uid=rapport-visit-$hal_id-[0-9]+@example.com: customer forgotten while the proposal was being written"
 hal_href=$(q "SELECT href FROM visit_retractions WHERE uid LIKE 'rapport-visit-$hal_id-%'")
-tap_is "the event is on the server until the next run" "$(code "$hal_href")" 200
+tap_is "the event is on the server until the next run" \
+    "$(http_code "$origin$hal_href")" 200
 once; rc=$?
 tap_is "the next run deletes it" \
-    "$rc|$(code "$hal_href")|$(q "SELECT count(*) FROM visit_retractions")" \
+    "$rc|$(http_code "$origin$hal_href")|$(q "SELECT count(*) FROM visit_retractions")" \
     "0|404|0"
 tap_is "nothing names Hal: no event, no log line" \
     "$(q "SELECT count(*) FROM events WHERE summary LIKE '%Horn%'")|$(cat "$T/race.err" "$T/once.err" | grep -c 'Horn')" \

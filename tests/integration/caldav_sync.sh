@@ -10,48 +10,19 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
 TOP_SRCDIR=${TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-RAPPORTD=${RAPPORTD:-$TOP_SRCDIR/rapportd}
-RAPPORTCTL=${RAPPORTCTL:-$TOP_SRCDIR/rapportctl}
 # shellcheck source=SCRIPTDIR/../peers/lib.sh
 . "$TOP_SRCDIR/tests/peers/lib.sh"
+# shellcheck source=SCRIPTDIR/caldav_lib.sh
+. "$TOP_SRCDIR/tests/integration/caldav_lib.sh"
 
-command -v sqlite3 >/dev/null || { echo "1..0 # SKIP no sqlite3"; exit 0; }
-"$PEERS_PYTHON" -c 'import radicale' 2>/dev/null ||
-    { echo "1..0 # SKIP no radicale"; exit 0; }
-
-peers_setup || tap_bail "peers_setup"
-RADICALE_LOG_LEVEL=info radicale_start alice secret ||
-    tap_bail "radicale does not start"
-T=$PEERS_DIR/caldav
-mkdir -p "$T"
-printf 'secret\n' >"$T/pw"
-chmod 600 "$T/pw"
+# Radicale's log at info: the tests count its requests.
+RADICALE_LOG_LEVEL=info caldav_start caldav
 export RAPPORT_NOW=2026-04-01T00:00:00Z
 
-# write_config FILE DB URL [EXTRA LINES]
-write_config() {
-	cat >"$1" <<-EOF
-	[rapport]
-	database = $2
-	templates = $TOP_SRCDIR/templates
-	timezone = Europe/Berlin
-	from = Kim Sales <kim@example.com>
-
-	[caldav "work"]
-	url = $3
-	user = alice
-	password_file = $T/pw
-	${4:-}
-	EOF
-}
 conf=$T/rapport.conf
 db=$T/rapport.db
 write_config "$conf" "$db" "$RADICALE_URL"
 
-ctl() { "$RAPPORTCTL" -c "$conf" "$@"; }
-once() { "$RAPPORTD" -c "${1:-$conf}" --once -T caldav 2>"$T/once.err"; }
-q() { sqlite3 -batch -noheader "$db" "$1"; }
-utc() { date -u -d "$1" +%s; }
 reports() { grep -c "REPORT request for '/alice/" "$RADICALE_LOG"; }
 requests() { grep -c " request for '" "$RADICALE_LOG"; }
 # PROPFINDs of discovery in our trace (not the Depth-0 ones of a calendar)
@@ -62,20 +33,6 @@ discovery() { grep 'caldav: PROPFIND' "$T/once.err" | grep -vcE '/alice/[^/ ]+/ 
 settle() {
 	find "$RADICALE_STORAGE/collection-root/alice" -mindepth 1 -maxdepth 2 \
 	    -exec touch -d "@$(($(date +%s) - 3600))" {} +
-}
-
-# ics NAME UID DTSTART-LINE SUMMARY [MORE LINES]: writes $T/NAME.ics
-ics() {
-	local f=$T/$1.ics
-	{
-		printf 'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//rapport tests//EN\r\n'
-		case $3 in *TZID=Europe/Berlin*) sed -n '/^BEGIN:VTIMEZONE/,/^END:VTIMEZONE/p' "$T/series.ics" ;; esac
-		printf 'BEGIN:VEVENT\r\nUID:%s\r\nDTSTAMP:20260301T000000Z\r\n' "$2"
-		printf '%s\r\nSUMMARY:%s\r\n' "$3" "$4"
-		[ -n "${5:-}" ] && printf '%b' "$5"
-		printf 'END:VEVENT\r\nEND:VCALENDAR\r\n'
-	} >"$f"
-	echo "$f"
 }
 
 tap_ok "customer Dana added" ctl customer add --name 'Dana Scully' \
@@ -96,27 +53,10 @@ put "$(ics declined declined@test 'DTSTART:20260401T090000Z' 'Planning' \
     'ORGANIZER:mailto:kim@example.com\r\nATTENDEE;PARTSTAT=DECLINED:mailto:fox@fbi.example\r\n')"
 # Weekly from Monday 16 March 09:00 Berlin: 23 March excluded, 30 March
 # moved to Tuesday 31 March 14:00 (summer time by then).
-cat >"$T/series.ics" <<'EOF'
-BEGIN:VCALENDAR
-VERSION:2.0
-PRODID:-//rapport tests//EN
-BEGIN:VTIMEZONE
-TZID:Europe/Berlin
-BEGIN:DAYLIGHT
-TZOFFSETFROM:+0100
-TZOFFSETTO:+0200
-TZNAME:CEST
-DTSTART:19700329T020000
-RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU
-END:DAYLIGHT
-BEGIN:STANDARD
-TZOFFSETFROM:+0200
-TZOFFSETTO:+0100
-TZNAME:CET
-DTSTART:19701025T030000
-RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU
-END:STANDARD
-END:VTIMEZONE
+{
+	printf 'BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//rapport tests//EN\n'
+	vtimezone_berlin
+	cat <<'EOF'
 BEGIN:VEVENT
 UID:series@test
 DTSTAMP:20260301T000000Z
@@ -138,6 +78,7 @@ ATTENDEE:mailto:fox@fbi.example
 END:VEVENT
 END:VCALENDAR
 EOF
+} >"$T/series.ics"
 put "$T/series.ics"
 # Sunday 29 March 2026, the night Berlin goes from UTC+1 to UTC+2.
 put "$(ics dst dst@test 'DTSTART;TZID=Europe/Berlin:20260329T100000' 'After the change' \
@@ -319,10 +260,8 @@ RAPPORT_NOW=2026-04-02T04:13:00Z once
 weekly_in() {
 	q "WITH RECURSIVE w(t) AS (SELECT $(utc 2026-04-06T09:00Z) UNION ALL SELECT t + 604800 FROM w WHERE t + 604800 < $(utc "$2")) SELECT count(*) || '|' || min(t) || '|' || max(t) FROM w WHERE t + 1800 > $(utc "$1")"
 }
-weekly_got() {
-	q "SELECT count(*) || '|' || min(start_at) || '|' || max(start_at) FROM events WHERE uid = 'weekly@test'"
-}
-tap_is "a weekly series is expanded to the window's end" "$(weekly_got)" \
+tap_is "a weekly series is expanded to the window's end" \
+    "$(occurrences weekly@test)" \
     "$(weekly_in 2025-04-02T04:13Z 2027-04-02T04:13Z)"
 ids_kept=$(q "SELECT group_concat(id) FROM (SELECT id FROM events WHERE uid = 'weekly@test' ORDER BY recurrence_id)")
 settle
@@ -331,7 +270,8 @@ RAPPORT_NOW=2026-10-02T05:00:00Z once; rc=$?
 tap_is "six months later, nothing changed on the server: --once succeeds" \
     "$rc" 0
 tap_is "the series gained the occurrences of the moved window" \
-    "$(weekly_got)" "$(weekly_in 2025-10-02T05:00Z 2027-10-02T05:00Z)"
+    "$(occurrences weekly@test)" \
+    "$(weekly_in 2025-10-02T05:00Z 2027-10-02T05:00Z)"
 tap_is "none twice, the old ones kept their row ids" \
     "$(q "SELECT count(*) - count(DISTINCT recurrence_id) FROM events WHERE uid = 'weekly@test'")|$(q "SELECT group_concat(id) FROM (SELECT id FROM events WHERE uid = 'weekly@test' AND start_at < $(utc 2027-04-02T04:13Z) ORDER BY recurrence_id)")" \
     "0|$ids_kept"

@@ -8,39 +8,20 @@
 # customer's future proposals leave the server unless the user changed
 # them, and `rapportctl visits --json` tells who is overdue and what was
 # proposed.
+# shellcheck disable=SC2119 # once's CONF is optional; $conf here
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
 TOP_SRCDIR=${TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-RAPPORTD=${RAPPORTD:-$TOP_SRCDIR/rapportd}
-RAPPORTCTL=${RAPPORTCTL:-$TOP_SRCDIR/rapportctl}
 # shellcheck source=SCRIPTDIR/../peers/lib.sh
 . "$TOP_SRCDIR/tests/peers/lib.sh"
+# shellcheck source=SCRIPTDIR/caldav_lib.sh
+. "$TOP_SRCDIR/tests/integration/caldav_lib.sh"
 
-command -v sqlite3 >/dev/null || { echo "1..0 # SKIP no sqlite3"; exit 0; }
-"$PEERS_PYTHON" -c 'import radicale' 2>/dev/null ||
-    { echo "1..0 # SKIP no radicale"; exit 0; }
-
-peers_setup || tap_bail "peers_setup"
-RADICALE_LOG_LEVEL=info radicale_start alice secret ||
-    tap_bail "radicale does not start"
-T=$PEERS_DIR/visits
-mkdir -p "$T"
-printf 'secret\n' >"$T/pw"
-chmod 600 "$T/pw"
+# Radicale's log at info: the tests count its PUTs.
+RADICALE_LOG_LEVEL=info caldav_start visits
 conf=$T/rapport.conf
 db=$T/rapport.db
-cat >"$conf" <<EOF
-[rapport]
-database = $db
-templates = $TOP_SRCDIR/templates
-timezone = Europe/Berlin
-from = Kim Sales <kim@example.com>
-
-[caldav "work"]
-url = $RADICALE_URL
-user = alice
-password_file = $T/pw
-planning_calendar = Visits
+write_config "$conf" "$db" "$RADICALE_URL" "planning_calendar = Visits
 
 [visits]
 cadence = A:30d B:90d C:365d
@@ -48,31 +29,13 @@ hours = Mon-Fri 09:00-17:00
 length = 1h
 buffer = 30m
 horizon = 14d
-per_day = 2
-EOF
+per_day = 2"
+ics_dtstamp=20261101T000000Z
 
-ctl() { "$RAPPORTCTL" -c "$conf" "$@"; }
-once() { "$RAPPORTD" -c "$conf" --once -T caldav 2>"$T/once.err"; }
-q() { sqlite3 -batch -noheader "$db" "$1"; }
-utc() { date -u -d "$1" +%s; }
 puts() { grep -c "PUT request for '/alice/visits/" "$RADICALE_LOG"; }
 # The planning calendar's resources as Radicale stores them.
 vdir=$RADICALE_STORAGE/collection-root/alice/visits
 ours() { ls "$vdir" 2>/dev/null | grep -c '^rapport-visit-'; }
-etag() { radicale_curl -o /dev/null -D - "$1" | tr -d '\r' |
-    sed -n 's/^[Ee][Tt]ag: //p'; }
-
-# ics FILE UID START END SUMMARY [MORE LINES]
-ics() {
-	{
-		printf 'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//rapport tests//EN\r\n'
-		printf 'BEGIN:VEVENT\r\nUID:%s\r\nDTSTAMP:20261101T000000Z\r\n' "$2"
-		printf 'DTSTART:%s\r\nDTEND:%s\r\nSUMMARY:%s\r\n' "$3" "$4" "$5"
-		[ -n "${6:-}" ] && printf '%b' "$6"
-		printf 'END:VEVENT\r\nEND:VCALENDAR\r\n'
-	} >"$T/$1"
-	echo "$T/$1"
-}
 
 # ---- customers, created long before the run
 
@@ -98,13 +61,13 @@ put() { radicale_put "$1" "$2" || tap_bail "PUT $2"; }
 # Monday 7 December 2026, 09:00 in Berlin.  Tuesday 09:00-12:00 is busy;
 # Tuesday afternoon has a free (transparent) event, Wednesday a
 # cancelled one and one the user declined: none of those is busy.
-put "$work" "$(ics busy.ics busy@test 20261208T080000Z 20261208T110000Z 'Board meeting')"
-put "$work" "$(ics free.ics free@test 20261208T120000Z 20261208T160000Z 'Focus time' 'TRANSP:TRANSPARENT\r\n')"
-put "$work" "$(ics gone.ics gone@test 20261209T080000Z 20261209T160000Z 'Trade fair' 'STATUS:CANCELLED\r\n')"
-put "$work" "$(ics nope.ics nope@test 20261209T080000Z 20261209T160000Z 'Webinar' 'ORGANIZER:mailto:x@vendor.example\r\nATTENDEE;PARTSTAT=DECLINED:mailto:kim@example.com\r\n')"
-put "$work" "$(ics eve.ics eve@test 20261120T090000Z 20261120T100000Z 'Lunch' 'ATTENDEE:mailto:eve@engel.example\r\n')"
+put "$work" "$(ics_span busy.ics busy@test 20261208T080000Z 20261208T110000Z 'Board meeting')"
+put "$work" "$(ics_span free.ics free@test 20261208T120000Z 20261208T160000Z 'Focus time' 'TRANSP:TRANSPARENT\r\n')"
+put "$work" "$(ics_span gone.ics gone@test 20261209T080000Z 20261209T160000Z 'Trade fair' 'STATUS:CANCELLED\r\n')"
+put "$work" "$(ics_span nope.ics nope@test 20261209T080000Z 20261209T160000Z 'Webinar' 'ORGANIZER:mailto:x@vendor.example\r\nATTENDEE;PARTSTAT=DECLINED:mailto:kim@example.com\r\n')"
+put "$work" "$(ics_span eve.ics eve@test 20261120T090000Z 20261120T100000Z 'Lunch' 'ATTENDEE:mailto:eve@engel.example\r\n')"
 # The user's own event on the planning calendar: never touched.
-mine=$(ics dentist.ics dentist@test 20261214T150000Z 20261214T160000Z 'Dentist')
+mine=$(ics_span dentist.ics dentist@test 20261214T150000Z 20261214T160000Z 'Dentist')
 put "$plan" "$mine"
 mine_etag=$(etag "${plan}dentist.ics")
 
@@ -187,7 +150,7 @@ tap_is "Anna's event not moved back (etag unchanged)" \
 tap_is "Ben's: deleted" \
     "$(q "SELECT state FROM visit_proposals WHERE customer_id = $ben_id")" deleted
 tap_is "Ben's not proposed again" \
-    "$(radicale_curl -o /dev/null -w '%{http_code}' "$origin$ben_href")|$(ours)" "404|3"
+    "$(http_code "$origin$ben_href")|$(ours)" "404|3"
 tap_is "no new proposal rows" "$(q "SELECT count(*) FROM visit_proposals")" 4
 once; rc=$?
 tap_is "fourth run: no change" \
@@ -234,11 +197,11 @@ tap_is "one retraction, naming nobody" \
     "$(q "SELECT count(*) || '|' || max(href) FROM visit_retractions")" \
     "1|$cleo_href"
 tap_is "still on the server until the next run" \
-    "$(radicale_curl -o /dev/null -w '%{http_code}' "$origin$cleo_href")" 200
+    "$(http_code "$origin$cleo_href")" 200
 once; rc=$?
 tap_is "run after the forget succeeds" "$rc" 0 || cat "$T/once.err" >&2
 tap_is "Cleo's event deleted from the server" \
-    "$(radicale_curl -o /dev/null -w '%{http_code}' "$origin$cleo_href")" 404
+    "$(http_code "$origin$cleo_href")" 404
 tap_is "the DELETE was conditional (If-Match)" \
     "$(grep -c "DELETE .*visits/rapport-visit-.*(If-Match) -> 20[04]" "$T/once.err")" 1
 tap_is "retraction settled" "$(q "SELECT count(*) FROM visit_retractions")" 0
@@ -261,7 +224,7 @@ tap_is "a lost record is found on the calendar, nothing re-sent" \
 
 # ---- a real visit opens a new period
 
-put "$work" "$(ics coffee.ics coffee@test 20261204T100000Z 20261204T110000Z 'Coffee' 'ATTENDEE:mailto:ben@berger.example\r\n')"
+put "$work" "$(ics_span coffee.ics coffee@test 20261204T100000Z 20261204T110000Z 'Coffee' 'ATTENDEE:mailto:ben@berger.example\r\n')"
 once; rc=$?
 tap_is "after a real visit Ben is not overdue" \
     "$rc|$(ctl visits --json | "$PEERS_PYTHON" -c 'import json,sys; print(sorted(o["name"] for o in json.load(sys.stdin)["overdue"]))')" \
@@ -282,7 +245,7 @@ tap_ok "forget Dora" ctl customer forget --yes dora@dietz.example
 once; rc=$?
 tap_is "run after the forget succeeds" "$rc" 0 || cat "$T/once.err" >&2
 tap_is "Dora's edited event kept as the user left it" \
-    "$(radicale_curl -o /dev/null -w '%{http_code}' "$origin$dora_href")|$(etag "$origin$dora_href")" \
+    "$(http_code "$origin$dora_href")|$(etag "$origin$dora_href")" \
     "200|$dora_etag"
 tap_is "the DELETE met the user's change (412)" \
     "$(grep -c "DELETE .*(If-Match) -> 412" "$T/once.err")" 1
@@ -316,12 +279,12 @@ tap_is "the sync learns the user's etag" \
 tap_ok "forget Ben" ctl customer forget --yes ben@berger.example
 once; rc=$?
 tap_is "Ben's edited event kept: If-Match on rapport's own etag" \
-    "$rc|$(radicale_curl -o /dev/null -w '%{http_code}' "$origin$ben_href")|$(etag "$origin$ben_href")|$(q "SELECT count(*) FROM visit_retractions")" \
+    "$rc|$(http_code "$origin$ben_href")|$(etag "$origin$ben_href")|$(q "SELECT count(*) FROM visit_retractions")" \
     "0|200|$ben_etag|0"
 tap_is "its DELETE met the user's change (412)" \
     "$(grep -c "DELETE .*(If-Match) -> 412" "$T/once.err")" 1
 tap_is "Anna's proposal untouched by the forgets" \
-    "$(q "SELECT count(*) FROM visit_proposals WHERE customer_id = $anna_id")|$(radicale_curl -o /dev/null -w '%{http_code}' "$origin$anna_href")" \
+    "$(q "SELECT count(*) FROM visit_proposals WHERE customer_id = $anna_id")|$(http_code "$origin$anna_href")" \
     "1|200"
 
 tap_done
