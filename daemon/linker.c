@@ -266,6 +266,21 @@ linker_link(const struct linker *lk, const struct message *m,
 }
 
 void
+linker_relink_thread(const struct message *m, const struct linker_lookup *lu,
+    struct linker_result *r)
+{
+	if (r->nreviews > 0)
+		return;
+	for (size_t i = 0; i < r->nlinks; i++)
+		if (strncmp(r->links[i].rule, "thread:", 7) != 0)
+			return;
+	for (size_t i = 0; i < r->nlinks; i++)
+		free(r->links[i].detail);
+	r->nlinks = 0;
+	link_thread(m, lu, r);
+}
+
+void
 linker_result_free(struct linker_result *r)
 {
 	for (size_t i = 0; i < r->nlinks; i++)

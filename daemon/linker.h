@@ -104,4 +104,14 @@ int linker_link(const struct linker *lk, const struct message *m,
     const struct linker_lookup *lu, struct linker_result *out);
 void linker_result_free(struct linker_result *r);
 
+/*
+ * Redoes the thread fallback of r, a result of linker_link() on the same
+ * m with the same lookups, whose address answers still hold: an earlier
+ * message of the same batch may have been stored and linked since.  Only
+ * a result without address links or reviews has thread links; they are
+ * replaced.  Saves linking m twice.
+ */
+void linker_relink_thread(const struct message *m,
+    const struct linker_lookup *lu, struct linker_result *r);
+
 #endif

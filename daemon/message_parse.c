@@ -13,6 +13,7 @@
 #include "message.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,11 +80,14 @@ strip_nul(const char *s, size_t len, size_t cap, size_t *outlen,
 		*warnings |= MESSAGE_WARN_LONG;
 	}
 	out = xmalloc(len + 1);
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '\0')
-			*warnings |= MESSAGE_WARN_NUL;
+	/* Runs between NULs are copied whole: mail rarely holds any. */
+	for (const char *p = s, *end = s + len, *nul; p < end; p = nul + 1) {
+		if ((nul = memchr(p, '\0', (size_t)(end - p))) == NULL)
+			nul = end;
 		else
-			out[o++] = s[i];
+			*warnings |= MESSAGE_WARN_NUL;
+		memcpy(out + o, p, (size_t)(nul - p));
+		o += (size_t)(nul - p);
 	}
 	out[o] = '\0';
 	*outlen = o;
@@ -488,6 +492,180 @@ skip_comments(const char *s, size_t *len)
 	}
 }
 
+/* ---- Addresses: the common shapes without libetpan ---- */
+
+/* Items of an address list read by the simple reader, at most. */
+#define SIMPLE_ADDRS_MAX	16
+
+struct simple_addr {
+	const char	*name, *spec;	/* spans of the header value */
+	size_t		 name_len, spec_len;
+	bool		 has_name;
+};
+
+/* RFC 5322 atext. */
+static bool
+is_atext(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~",
+	    c) != NULL);
+}
+
+static const char *
+skip_wsp(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	return p;
+}
+
+/* dot-atom: atext runs joined by single dots; returns its end or NULL. */
+static const char *
+simple_dot_atom(const char *p, const char *end)
+{
+	for (;;) {
+		const char *w = p;
+
+		while (p < end && is_atext((unsigned char)*p))
+			p++;
+		if (p == w)
+			return NULL;
+		if (p == end || *p != '.')
+			return p;
+		p++;
+	}
+}
+
+/* local@domain, both dot-atoms; *p moves past it. */
+static bool
+simple_spec(const char **p, const char *end, struct simple_addr *a)
+{
+	const char *s = *p, *q;
+
+	if ((q = simple_dot_atom(s, end)) == NULL || q == end || *q != '@' ||
+	    (q = simple_dot_atom(q + 1, end)) == NULL)
+		return false;
+	a->spec = s;
+	a->spec_len = (size_t)(q - s);
+	*p = q;
+	return true;
+}
+
+/* "quoted" with no escape, no 8-bit or control byte, no two spaces in a
+ * row (libetpan folds those). */
+static bool
+simple_quoted(const char **p, const char *end, struct simple_addr *a)
+{
+	const char *s = *p + 1, *q = s;
+
+	for (; q < end && *q != '"'; q++)
+		if (*q == '\\' || (unsigned char)*q < 0x20 ||
+		    (unsigned char)*q >= 0x7f || (*q == ' ' && q > s &&
+		    q[-1] == ' '))
+			return false;
+	if (q == end)
+		return false;
+	a->name = s;
+	a->name_len = (size_t)(q - s);
+	a->has_name = true;
+	*p = q + 1;
+	return true;
+}
+
+/* Words of atext, one space between each (libetpan would fold more). */
+static bool
+simple_phrase(const char **p, const char *end, struct simple_addr *a)
+{
+	const char *s = *p, *q = s;
+
+	for (;;) {
+		const char *w = q;
+
+		while (q < end && is_atext((unsigned char)*q))
+			q++;
+		if (q == w)
+			return false;
+		if (q + 1 < end && *q == ' ' && is_atext((unsigned char)q[1]))
+			q++;
+		else
+			break;
+	}
+	a->name = s;
+	a->name_len = (size_t)(q - s);
+	a->has_name = true;
+	*p = q;
+	return true;
+}
+
+/* One item: addr-spec, <addr-spec>, or a name before <addr-spec>. */
+static bool
+simple_item(const char **pp, const char *end, struct simple_addr *a)
+{
+	const char *p = skip_wsp(*pp, end), *save = p;
+
+	memset(a, 0, sizeof(*a));
+	if (p < end && *p == '"') {
+		if (!simple_quoted(&p, end, a))
+			return false;
+	} else if (p < end && *p != '<') {
+		if (simple_spec(&p, end, a)) {
+			const char *next = skip_wsp(p, end);
+
+			if (next == end || *next == ',') {
+				*pp = next;
+				return true;
+			}
+		}
+		p = save;
+		if (!simple_phrase(&p, end, a))
+			return false;
+	}
+	p = skip_wsp(p, end);
+	if (p == end || *p != '<')
+		return false;
+	p++;
+	if (!simple_spec(&p, end, a) || p == end || *p != '>')
+		return false;
+	*pp = skip_wsp(p + 1, end);
+	return true;
+}
+
+/*
+ * The shapes nearly all mail uses ("Name" <a@b>, =?..?= <a@b>, a@b, comma
+ * separated), read as libetpan reads them, for a fraction of its cost;
+ * false for anything else (groups, comments, escapes, 8-bit or folded
+ * white space in a name, a stray comma), which libetpan then reads.
+ */
+static bool
+parse_addresses_simple(struct message *m, struct message_addrlist *l,
+    const char *v, size_t len, const char *declared)
+{
+	struct simple_addr a[SIMPLE_ADDRS_MAX];
+	const char *p = v, *end = v + len;
+	size_t n = 0;
+
+	while (p < end) {
+		if (n == SIMPLE_ADDRS_MAX || !simple_item(&p, end, &a[n]))
+			return false;
+		n++;
+		if (p < end && (*p != ',' || skip_wsp(p + 1, end) == end))
+			return false;
+		if (p < end)
+			p++;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char *name = a[i].has_name ? xstrndup(a[i].name,
+		    a[i].name_len) : NULL;
+		char *spec = xstrndup(a[i].spec, a[i].spec_len);
+
+		addr_add(m, l, name, spec, declared);
+		free(name);
+		free(spec);
+	}
+	return n > 0;
+}
+
 static void
 parse_addresses(struct message *m, struct message_addrlist *l,
     const struct header *h, enum hfield f, const char *declared)
@@ -500,6 +678,8 @@ parse_addresses(struct message *m, struct message_addrlist *l,
 		return;
 	v = trim(v, &len);
 	if (len == 0)
+		return;
+	if (parse_addresses_simple(m, l, v, len, declared))
 		return;
 	if (mailimf_address_list_parse(v, len, &idx, &al) != MAILIMF_NO_ERROR) {
 		/* "undisclosed-recipients:;" alone parses as an empty group
@@ -849,13 +1029,16 @@ text_tidy(char *s)
 	char *o = s;
 
 	for (char *p = s; *p; p++) {
-		if (*p == '\r' && p[1] == '\n')
+		unsigned char c = (unsigned char)*p;
+
+		if (c >= 0x20 && c != 0x7f)	/* nearly every byte */
+			*o++ = (char)c;
+		else if (c == '\r' && p[1] == '\n')
 			continue;
-		if (*p == '\r' || ((unsigned char)*p < 0x20 && *p != '\n' &&
-		    *p != '\t') || *p == 0x7f)
-			*o++ = ' ';
+		else if (c == '\n' || c == '\t')
+			*o++ = (char)c;
 		else
-			*o++ = *p;
+			*o++ = ' ';
 	}
 	*o = '\0';
 }
@@ -917,6 +1100,101 @@ html_strip(char *s)
 static void body_part(struct body_walk *, const struct ctype *, const char *,
     const char *, size_t, int);
 
+/*
+ * Charsets (as charset_canonical() names them) that glibc's iconv always
+ * has and that have no shift states: the decoding of a prefix is a prefix
+ * of the decoding, but for the last character.
+ */
+static bool
+excerpt_prefix_stable(const char *charset)
+{
+	static const char *const names[] = { "GB18030", "CP949", "BIG5-HKSCS",
+	    "CP932", "WINDOWS-1252", "WINDOWS-1251", "WINDOWS-1250",
+	    "ISO-8859-2", "ISO-8859-5", "ISO-8859-7", "ISO-8859-9",
+	    "ISO-8859-15", "KOI8-R", "KOI8-U", "EUC-JP", "BIG5" };
+	const char *c = charset_canonical(charset);
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcasecmp(c, names[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * len less an incomplete last UTF-8 character: a first text is fetched up
+ * to a byte count, which cuts a multibyte character two times in three,
+ * and one cut character made charset_to_utf8() read the whole text as
+ * windows-1252.
+ */
+static size_t
+utf8_uncut(const char *s, size_t len)
+{
+	size_t i = len, cont = 0, need;
+	unsigned char c;
+
+	while (cont < 3 && i > 0 && ((unsigned char)s[i - 1] & 0xc0) == 0x80) {
+		i--;
+		cont++;
+	}
+	if (i == 0)
+		return len;
+	c = (unsigned char)s[i - 1];
+	need = c >= 0xf0 && c <= 0xf4 ? 3 : c >= 0xe0 && c <= 0xef ? 2 :
+	    c >= 0xc2 && c <= 0xdf ? 1 : 0;
+	return need > cont ? i - 1 : len;
+}
+
+static bool
+excerpt_is_utf8(const char *charset)
+{
+	return charset == NULL ||
+	    strcasecmp(charset_canonical(charset), "UTF-8") == 0;
+}
+
+/* Input read past the excerpt's cap before a conversion is tried on a
+ * prefix alone. */
+#define EXCERPT_SLACK	256
+
+/*
+ * charset_to_utf8(charset, s, len, MESSAGE_EXCERPT_MAX) for less work:
+ * converting a whole 8 KiB fetch to keep its first 4 KiB was a fifth of
+ * an initial sync.  Valid UTF-8 (the common case) is copied; text in a
+ * prefix-stable charset is converted from a prefix when that yields more
+ * than the cap (the U+FFFD of a cut character lies beyond it).  Invalid
+ * "UTF-8" is read as windows-1252, as charset_to_utf8() decides on the
+ * whole input -- but a character cut at the end of the fetch no longer
+ * makes valid UTF-8 invalid (utf8_uncut()).
+ */
+static char *
+excerpt_to_utf8(const char *charset, const char *s, size_t len)
+{
+	const size_t cap = MESSAGE_EXCERPT_MAX;
+	char *text;
+
+	if (excerpt_is_utf8(charset)) {
+		size_t whole = utf8_uncut(s, len);
+
+		if (!charset_utf8_valid(s, whole))
+			charset = "WINDOWS-1252";
+		else if (memchr(s, '\0', whole) == NULL)
+			return xstrndup(s, charset_utf8_prefix(s, whole, cap));
+		else
+			return charset_to_utf8(charset, s, whole, cap, NULL);
+	}
+	if (len > cap + EXCERPT_SLACK && excerpt_prefix_stable(charset)) {
+		size_t n;
+
+		text = charset_to_utf8(charset, s, cap + EXCERPT_SLACK,
+		    SIZE_MAX, NULL);
+		if ((n = strlen(text)) > cap + 8) {
+			text[charset_utf8_prefix(text, n, cap)] = '\0';
+			return text;
+		}
+		free(text);
+	}
+	return charset_to_utf8(charset, s, len, cap, NULL);
+}
+
 static void
 body_leaf_text(struct body_walk *w, const struct ctype *ct, const char *cte,
     const char *p, size_t len)
@@ -931,8 +1209,12 @@ body_leaf_text(struct body_walk *w, const struct ctype *ct, const char *cte,
 		return;
 	raw = part_decode(cte, p, len, &rlen);
 	/* Markup takes room: read more of an HTML part before cutting. */
-	text = charset_to_utf8(ct->charset, raw, rlen,
-	    html ? MESSAGE_EXCERPT_MAX * 8 : MESSAGE_EXCERPT_MAX, NULL);
+	if (html && excerpt_is_utf8(ct->charset) &&
+	    charset_utf8_valid(raw, utf8_uncut(raw, rlen)))
+		rlen = utf8_uncut(raw, rlen);
+	text = html ? charset_to_utf8(ct->charset, raw, rlen,
+	    MESSAGE_EXCERPT_MAX * 8, NULL) : excerpt_to_utf8(ct->charset, raw,
+	    rlen);
 	free(raw);
 	if (html)
 		html_strip(text);

@@ -624,9 +624,10 @@ store_message_ingest(struct store *st, const struct store_message_in *in,
 	ig.flags = in->cls ? in->cls->flags : 0;
 	ig.date = ig.m->date != 0 ? ig.m->date : in->internaldate;
 	ig.now = clock_now();
-	if ((rc = store_tx_enter(st, &tx)) != STORE_OK)
-		return rc;
-	rc = store_tx_leave(st, &tx, ingest_run(st, &ig, &fresh));
+	if (in->batch_rollback && !sqlite3_get_autocommit(st->db))
+		rc = ingest_run(st, &ig, &fresh);
+	else if ((rc = store_tx_enter(st, &tx)) == STORE_OK)
+		rc = store_tx_leave(st, &tx, ingest_run(st, &ig, &fresh));
 	if (rc != STORE_OK)
 		return rc;
 	if (message_id)
@@ -641,15 +642,23 @@ store_message_ingest(struct store *st, const struct store_message_in *in,
 static const char SQL_LOC_DELETE[] =
     "DELETE FROM message_locations WHERE account = ?1 AND folder = ?2"
     " AND uidvalidity = ?3 AND uid = ?4";
+/* The first-seen columns have no index of their own (schema v9): the
+ * rows are found through the locations, so these run before the
+ * locations go. */
 static const char SQL_FIRST_SEEN_CLEAR[] =
     "UPDATE messages SET uid = NULL, uidvalidity = NULL"
-    " WHERE account = ?1 AND folder = ?2 AND uidvalidity = ?3 AND uid = ?4";
+    " WHERE id IN (SELECT message_id FROM message_locations"
+    "  WHERE account = ?1 AND folder = ?2 AND uidvalidity = ?3"
+    "  AND uid = ?4)"
+    " AND account = ?1 AND folder = ?2 AND uidvalidity = ?3 AND uid = ?4";
 static const char SQL_LOC_DELETE_OTHER[] =
     "DELETE FROM message_locations WHERE account = ?1 AND folder = ?2"
     " AND uidvalidity <> ?3";
 static const char SQL_FIRST_SEEN_CLEAR_OTHER[] =
     "UPDATE messages SET uid = NULL, uidvalidity = NULL"
-    " WHERE account = ?1 AND folder = ?2 AND uidvalidity <> ?3";
+    " WHERE id IN (SELECT message_id FROM message_locations"
+    "  WHERE account = ?1 AND folder = ?2 AND uidvalidity <> ?3)"
+    " AND account = ?1 AND folder = ?2 AND uidvalidity <> ?3";
 static const char SQL_LOC_COUNT[] =
     "SELECT count(*) FROM message_locations WHERE account = ?1"
     " AND folder = ?2 AND uidvalidity = ?3";
@@ -689,12 +698,12 @@ store_message_forget_uid(struct store *st, const char *account,
 
 	if ((rc = store_tx_enter(st, &tx)) != STORE_OK)
 		return rc;
-	rc = location_exec(st, SQL_LOC_DELETE, account, folder, uidvalidity,
-	    uid, &n);
 	/* The first-seen columns must not point at a UID that is gone. */
+	rc = location_exec(st, SQL_FIRST_SEEN_CLEAR, account, folder,
+	    uidvalidity, uid, NULL);
 	if (rc == STORE_OK)
-		rc = location_exec(st, SQL_FIRST_SEEN_CLEAR, account, folder,
-		    uidvalidity, uid, NULL);
+		rc = location_exec(st, SQL_LOC_DELETE, account, folder,
+		    uidvalidity, uid, &n);
 	if ((rc = store_tx_leave(st, &tx, rc)) != STORE_OK)
 		return rc;
 	if (n == 0) {
@@ -715,11 +724,11 @@ store_message_forget_folder(struct store *st, const char *account,
 
 	if ((rc = store_tx_enter(st, &tx)) != STORE_OK)
 		return rc;
-	rc = location_exec(st, SQL_LOC_DELETE_OTHER, account, folder,
-	    keep_uidvalidity, 0, &count);
+	rc = location_exec(st, SQL_FIRST_SEEN_CLEAR_OTHER, account, folder,
+	    keep_uidvalidity, 0, NULL);
 	if (rc == STORE_OK)
-		rc = location_exec(st, SQL_FIRST_SEEN_CLEAR_OTHER, account,
-		    folder, keep_uidvalidity, 0, NULL);
+		rc = location_exec(st, SQL_LOC_DELETE_OTHER, account, folder,
+		    keep_uidvalidity, 0, &count);
 	rc = store_tx_leave(st, &tx, rc);
 	if (rc == STORE_OK && n)
 		*n = count;

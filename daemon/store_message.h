@@ -20,7 +20,8 @@
  *	store_commit(st);	(or store_rollback(st): nothing of it stays)
  *
  * Each call joins the open transaction; a failing call undoes only its
- * own work (a savepoint) and leaves the batch for the caller to decide.
+ * own work (a savepoint) and leaves the batch for the caller to decide,
+ * unless the caller said it rolls the batch back (batch_rollback).
  * Linking inside the transaction lets a reply thread to a message stored
  * earlier in the same batch.
  */
@@ -86,6 +87,10 @@ struct store_message_in {
 	/* Product recorded by a sale rule; NULL: the subject (or, if empty,
 	 * the rule's name). */
 	const char			*sale_product;
+	/* The caller rolls its whole transaction back if this ingest fails:
+	 * no savepoint is needed to undo only this message (which costs as
+	 * much as storing a participant).  Ignored outside a transaction. */
+	bool				 batch_rollback;
 };
 
 /*

@@ -229,6 +229,57 @@ test_company_rule(void)
 	linker_result_free(&r);
 }
 
+/* A second lookup whose thread answer changed since: a parent stored in
+ * the same batch after the first linking. */
+static size_t
+by_message_id_later(void *ctx, const char *msgid, int64_t *ids, size_t max)
+{
+	(void)ctx;
+	if (strcmp(msgid, "parent@batch.example") == 0 && max > 0) {
+		ids[0] = 6;
+		return 1;
+	}
+	return by_message_id(NULL, msgid, ids, max);
+}
+
+static void
+test_relink_thread(void)
+{
+	static const char stranger[] = "From: x@stranger.example\r\n"
+	    "To: kim@rapport.example\r\nIn-Reply-To: <parent@batch.example>\r\n"
+	    "Subject: Re: x\r\n\r\n";
+	static const char customer[] = "From: ben@carter.example\r\n"
+	    "To: kim@rapport.example\r\nIn-Reply-To: <parent@batch.example>\r\n"
+	    "Subject: Re: x\r\n\r\n";
+	const struct linker_lookup later = {
+		NULL, by_address, by_message_id_later, by_domain,
+	};
+	struct linker_result r;
+	struct message m;
+
+	message_parse(&m, stranger, strlen(stranger), NULL);
+	linker_link(lk, &m, NULL, false, &lookup, &r);
+	is_int(r.nlinks, 0, "relink: the parent is not stored yet");
+	linker_relink_thread(&m, &later, &r);
+	is_str(rule_of(&r, 6), "thread:in-reply-to",
+	    "relink: once it is, the thread fallback finds it");
+	is_int(r.nlinks, 1, "relink: one link");
+	linker_relink_thread(&m, &later, &r);
+	is_int(r.nlinks, 1, "relink: done twice, the thread links are replaced");
+	is_int(r.nunknown, 1, "relink: the unknown sender stays noted");
+	linker_result_free(&r);
+	message_free(&m);
+
+	message_parse(&m, customer, strlen(customer), NULL);
+	linker_link(lk, &m, NULL, false, &lookup, &r);
+	linker_relink_thread(&m, &later, &r);
+	is_int(r.nlinks, 1, "relink: an address link keeps the thread aside");
+	is_str(rule_of(&r, 2), "address:from", "relink: the author's link stays");
+	ok(r.author == 2 && r.reply, "relink: author and reply unchanged");
+	linker_result_free(&r);
+	message_free(&m);
+}
+
 int
 main(void)
 {
@@ -245,6 +296,7 @@ main(void)
 	test_outgoing();
 	test_thread_and_domain();
 	test_company_rule();
+	test_relink_thread();
 	linker_free(lk);
 	return tap_done();
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "charset.h"
@@ -604,6 +605,209 @@ test_mutations(void)
 	    runs);
 }
 
+/*
+ * The first text of a long body is what converting the whole body gives
+ * (charset_to_utf8, CRLF tidied, cut at MESSAGE_EXCERPT_MAX), though the
+ * parser converts only a prefix where it can: every charset the parser
+ * treats so, a character cut at the end of the fetch, invalid "UTF-8"
+ * (read as windows-1252), NUL bytes, lengths around the cap.
+ */
+static char *
+reference_excerpt(const char *charset, const char *body, size_t len)
+{
+	char *t, *o;
+
+	/* A UTF-8 character cut by the fetch is dropped, not a reason to
+	 * read the whole text as windows-1252. */
+	if (strcasecmp(charset, "utf-8") == 0) {
+		size_t i = len;
+
+		while (i > 0 && i > len - 3 &&
+		    ((unsigned char)body[i - 1] & 0xc0) == 0x80)
+			i--;
+		if (i > 0 && (unsigned char)body[i - 1] >= 0xc2 &&
+		    charset_utf8_valid(body, i - 1) &&
+		    !charset_utf8_valid(body, len))
+			len = i - 1;
+	}
+	t = charset_to_utf8(charset, body, len, MESSAGE_EXCERPT_MAX, NULL);
+	o = t;
+
+	for (char *p = t; *p; p++) {
+		if (*p == '\r' && p[1] == '\n')
+			continue;
+		*o++ = (*p == '\r' || ((unsigned char)*p < 0x20 && *p != '\n' &&
+		    *p != '\t') || *p == 0x7f) ? ' ' : *p;
+	}
+	*o = '\0';
+	t[charset_utf8_prefix(t, strlen(t), MESSAGE_EXCERPT_MAX)] = '\0';
+	return t;
+}
+
+static void
+excerpt_same(const char *charset, const char *unit, size_t len, bool nul,
+    const char *what)
+{
+	char hdr[256], *body = xmalloc(len + 1), *want;
+	size_t ulen = strlen(unit);
+	struct message m;
+
+	for (size_t i = 0; i < len; i++)
+		body[i] = unit[i % ulen];
+	if (nul && len > 100)
+		body[len / 3] = '\0';
+	body[len] = '\0';
+	snprintf(hdr, sizeof(hdr), "From: a@example.com\r\nMessage-ID: <x@y>"
+	    "\r\nContent-Type: text/plain; charset=%s\r\n\r\n", charset);
+	message_parse(&m, hdr, strlen(hdr), NULL);
+	message_parse_body(&m, body, len, NULL);
+	want = reference_excerpt(charset, body, len);
+	ok(m.excerpt && strcmp(m.excerpt, want) == 0,
+	    "long first text, %s, %zu bytes: %s", charset, len, what);
+	free(want);
+	free(body);
+	message_free(&m);
+}
+
+/* The 8 KiB fetch cuts a Korean UTF-8 text inside a character: the text
+ * stays Korean (it was all read as windows-1252). */
+static void
+test_cut_utf8(void)
+{
+	static const char hdr[] = "From: a@example.com\r\nMessage-ID: <c@y>\r\n"
+	    "Content-Type: text/plain; charset=utf-8\r\n\r\n";
+	static const char word[] = "\xec\x95\x88\xeb\x85\x95 ";	/* 안녕 */
+	char body[8192];
+	struct message m;
+
+	for (size_t i = 0; i < sizeof(body); i++)
+		body[i] = word[i % (sizeof(word) - 1)];
+	message_parse(&m, hdr, strlen(hdr), NULL);
+	message_parse_body(&m, body, sizeof(body), NULL);
+	ok(m.excerpt && strncmp(m.excerpt, "\xec\x95\x88\xeb\x85\x95 ", 7) == 0,
+	    "a UTF-8 text cut inside a character stays UTF-8");
+	ok(m.excerpt && charset_utf8_valid(m.excerpt, strlen(m.excerpt)) &&
+	    strlen(m.excerpt) <= MESSAGE_EXCERPT_MAX,
+	    "... valid and within the cap");
+	message_free(&m);
+}
+
+static void
+test_long_excerpts(void)
+{
+	static const struct {
+		const char	*charset;
+		const char	*unit;	/* repeated to fill the body */
+		const char	*what;
+	} cases[] = {
+		{ "utf-8", "\xec\x95\x88\xeb\x85\x95 hello\r\n", "valid" },
+		{ "utf-8", "caf\xe9 cr\xe8me\r\n", "invalid: windows-1252" },
+		{ "us-ascii", "plain words and more\r\n", "ascii" },
+		{ "euc-kr", "\xbe\xc8\xb3\xe7\xc7\xcf\xbc\xbc\xbf\xe4 \r\n",
+		    "korean" },
+		{ "gb2312", "\xc4\xfa\xba\xc3\xa3\xac\xc7\xeb\r\n", "chinese" },
+		{ "big5", "\xa7\x41\xa6\x6e\r\n", "traditional" },
+		{ "iso-8859-1", "\xe9t\xe9 \xe0 \r\n", "latin-1" },
+		{ "iso-2022-jp", "\x1b$B$3$s\x1b(B ok\r\n", "stateful" },
+		{ "x-unknown-set", "\xe9 abc\r\n", "unknown charset" },
+	};
+	static const size_t lens[] = { 100, 4095, 4352, 4353, 4361, 4500,
+	    6001, 8191, 8192 };
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
+		for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++)
+			excerpt_same(cases[c].charset, cases[c].unit, lens[l],
+			    false, cases[c].what);
+	excerpt_same("utf-8", "\xec\x95\x88 x\r\n", 8000, true, "NUL byte");
+	excerpt_same("utf-8", "\xec\x95\x88\xeb\x85\x95\r\n", 8191, true,
+	    "NUL byte, cut character");
+	excerpt_same("utf-8", "caf\xc3\xa9 \xe9\r\n", 5000, false,
+	    "invalid inside, cut at the end");
+	excerpt_same("euc-kr", "\xbe\xc8 x\r\n", 8000, true, "NUL byte");
+	/* Mostly line ends: the prefix gives too little, the whole is read. */
+	excerpt_same("euc-kr", "\r\n\r\n\r\n\r\n\r\n\r\n\xbe\xc8", 8000, false,
+	    "sparse text");
+	excerpt_same("windows-1252", "\r\n\r\n\r\na", 8000, false,
+	    "sparse text");
+}
+
+/*
+ * The parser reads common address lists itself and the rest with
+ * libetpan.  A trailing comment sends any list to libetpan, which skips
+ * it: each list must give the same addresses, names and warnings both
+ * ways.
+ */
+static bool
+addrs_equal(const struct message_addrlist *a, const struct message_addrlist *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++) {
+		if (strcmp(a->v[i].addr, b->v[i].addr) != 0)
+			return false;
+		if ((a->v[i].name == NULL) != (b->v[i].name == NULL) ||
+		    (a->v[i].name && strcmp(a->v[i].name, b->v[i].name) != 0))
+			return false;
+	}
+	return true;
+}
+
+static void
+test_simple_addresses(void)
+{
+	static const char *const items[] = {
+		"\"Kim Minji\" <minji@example.kr>", "<x@y.example>",
+		"plain@example.com", "Ben Carter <Ben.Carter@Carter.example>",
+		"=?UTF-8?B?6rmA66+87KeA?= <kim@example.kr>",
+		"=?EUC-KR?B?sei5zsH2?= =?UTF-8?Q?x?= <e@kr.example>",
+		"\" Kim \" <a@b.example>", "\"\" <empty@name.example>",
+		"\"Kim, Minji\" <k@x.example>", "a+tag@b.example",
+		"Kim  Minji <double@space.example>", "\"Kim  M\" <d@s.example>",
+		"Dr. Kim <dot@phrase.example>", "\"a\\\"b\" <esc@x.example>",
+		"Kim\tMinji <tab@x.example>", "\"Caf\xc3\xa9\" <u@x.example>",
+		"a..b@x.example", ".a@x.example", "a@x..example", "a@[1.2.3.4]",
+		"undisclosed-recipients:;", "g: a@b.example, c@d.example;",
+		"<a@b.example", "Kim <a@b.example> x",
+		"kim@x.example <a@b.example>", "=?UTF-8?Q?Dr._Kim?= <q@x.example>",
+		"  spaced@x.example  ", "\"Quote\"<tight@x.example>",
+		"NoSpace<tight2@x.example>", "Upper@EXAMPLE.COM",
+	};
+	static const char *const seps[] = { ", ", ",\t", ",", " , " };
+	size_t n = sizeof(items) / sizeof(items[0]), bad = 0, cases = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < n; j += (i % 5) + 1) {
+			char v[512], h1[1200], h2[1200];
+			struct message a, b;
+
+			if (j == i)
+				snprintf(v, sizeof(v), "%s", items[i]);
+			else
+				snprintf(v, sizeof(v), "%s%s%s", items[i],
+				    seps[(i + j) % 4], items[j]);
+			snprintf(h1, sizeof(h1), "From: %s\r\nTo: %s\r\n"
+			    "Message-ID: <t@x>\r\n\r\n", v, v);
+			snprintf(h2, sizeof(h2), "From: %s (c)\r\nTo: %s (c)"
+			    "\r\nMessage-ID: <t@x>\r\n\r\n", v, v);
+			message_parse(&a, h1, strlen(h1), NULL);
+			message_parse(&b, h2, strlen(h2), NULL);
+			cases++;
+			if (!addrs_equal(&a.from, &b.from) ||
+			    !addrs_equal(&a.to, &b.to) ||
+			    a.warnings != b.warnings) {
+				bad++;
+				printf("# differs: [%s] %zu/%zu addresses,"
+				    " warnings %#x/%#x\n", v, a.from.n,
+				    b.from.n, a.warnings, b.warnings);
+			}
+			message_free(&a);
+			message_free(&b);
+		}
+	}
+	ok(bad == 0, "%zu address lists read alike with and without libetpan",
+	    cases);
+}
+
 int
 main(void)
 {
@@ -616,6 +820,9 @@ main(void)
 	test_defects();
 	test_charset_helpers();
 	test_charset_cache();
+	test_long_excerpts();
+	test_cut_utf8();
+	test_simple_addresses();
 	/* Thousands of defect warnings: keep them out of the TAP log. */
 	fflush(stderr);
 	int saved = dup(2);

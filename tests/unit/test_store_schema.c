@@ -1,0 +1,276 @@
+/*
+ * Unit tests of schema version 9 (daemon/store_schema.c): a database made
+ * by version 8 with mail in it migrates with every row kept, the indexes
+ * no query reads are gone, the queries that need the others still use
+ * them, and the mail functions that lost an index (first-seen clearing)
+ * and the rebuilt participants table (retroactive linking, the role
+ * check) behave as before.
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "message.h"
+#include "store.h"
+#include "store_int.h"
+#include "store_message.h"
+#include "tap.h"
+#include "testdb.h"
+#include "xmalloc.h"
+
+static struct testdb tdb;
+
+/* Mail as version 8 stored it: Kim (customer 1) wrote message 1 (UID 7,
+ * first seen in INBOX), Lee's message 2 has no author. */
+static const char v8_rows[] =
+"INSERT INTO customers (id, name, created_at, updated_at)"
+"  VALUES (1, 'Kim', 1, 1);"
+"INSERT INTO customer_emails VALUES ('kim@example.kr', 1, 0);"
+"INSERT INTO messages (id, account, folder, uid, uidvalidity, message_id,"
+"  dedupe_key, date, subject, from_addr, in_reply_to, ingested_at,"
+"  author_id, is_reply)"
+"  VALUES (1, 'work', 'INBOX', 7, 100, 'a@x', 'a@x', 1000, 'Hello',"
+"  'kim@example.kr', NULL, 1, 1, 1),"
+"  (2, 'work', 'INBOX', 8, 100, 'b@x', 'b@x', 2000, 'Re: Hello',"
+"  'lee@example.org', 'a@x', 1, NULL, 0);"
+"INSERT INTO message_locations VALUES ('work', 'INBOX', 100, 7, 1, 1),"
+"  ('work', 'INBOX', 100, 8, 2, 1);"
+"INSERT INTO message_participants VALUES"
+"  (1, 'kim@example.kr', 'Kim', 'from'), (1, 'me@example.com', NULL, 'to'),"
+"  (2, 'lee@example.org', 'Lee', 'from'),"
+"  (2, 'me@example.com', NULL, 'to'), (2, 'lee@example.org', NULL, 'reply-to');"
+"INSERT INTO links (customer_id, object_kind, object_id, rule, detail,"
+"  created_at) VALUES (1, 'message', 1, 'address:from', 'kim@example.kr', 1);";
+
+static void
+make_v8(const char *path)
+{
+	sqlite3 *db;
+	char *err = NULL;
+
+	if (sqlite3_open(path, &db) != SQLITE_OK)
+		abort();
+	for (int v = 0; v < 8; v++) {
+		if (sqlite3_exec(db, store_migrations[v].sql, NULL, NULL, &err) !=
+		    SQLITE_OK) {
+			printf("Bail out! migration %d: %s\n", v + 1, err);
+			exit(1);
+		}
+	}
+	if (sqlite3_exec(db, v8_rows, NULL, NULL, &err) != SQLITE_OK) {
+		printf("Bail out! v8 rows: %s\n", err);
+		exit(1);
+	}
+	sqlite3_close(db);
+}
+
+static long long
+count(const char *sql)
+{
+	return testdb_count(&tdb, sql);
+}
+
+/* Whether sql's query plan (EXPLAIN QUERY PLAN) mentions what. */
+static bool
+plan_uses(const char *sql, const char *what)
+{
+	char q[2048], buf[256];
+	sqlite3 *db;
+	sqlite3_stmt *stmt;
+	bool found = false;
+
+	snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", sql);
+	if (sqlite3_open(tdb.path, &db) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, q, -1, &stmt, NULL) != SQLITE_OK)
+		abort();
+	while (sqlite3_step(stmt) == SQLITE_ROW) {
+		snprintf(buf, sizeof(buf), "%s", sqlite3_column_text(stmt, 3));
+		if (strstr(buf, what))
+			found = true;
+	}
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	return found;
+}
+
+/* Whether the program of sql opens a temporary table (EXPLAIN). */
+static bool
+program_has_ephemeral(const char *sql)
+{
+	char q[1024];
+	sqlite3 *db;
+	sqlite3_stmt *stmt;
+	bool found = false;
+
+	snprintf(q, sizeof(q), "EXPLAIN %s", sql);
+	if (sqlite3_open(tdb.path, &db) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, q, -1, &stmt, NULL) != SQLITE_OK)
+		abort();
+	while (sqlite3_step(stmt) == SQLITE_ROW)
+		if (strcmp((const char *)sqlite3_column_text(stmt, 1),
+		    "OpenEphemeral") == 0)
+			found = true;
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	return found;
+}
+
+/* Whether sql is refused (run on a connection of its own). */
+static bool
+sql_fails(const char *sql)
+{
+	sqlite3 *db;
+	int rc;
+
+	if (sqlite3_open(tdb.path, &db) != SQLITE_OK)
+		abort();
+	sqlite3_busy_timeout(db, 2000);
+	rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc != SQLITE_OK;
+}
+
+static void
+test_migrated(void)
+{
+	char buf[256];
+
+	ok(store_schema_version >= 9, "this build knows version 9");
+	is_int(store_version(tdb.st), store_schema_version,
+	    "a version 8 database migrates to the current version");
+	is_int(count("SELECT count(*) FROM message_participants"), 5,
+	    "every participant kept");
+	is_str(testdb_str(&tdb, "SELECT group_concat(message_id || ':' ||"
+	    " address || ':' || coalesce(name, '-') || ':' || role, ' ') FROM"
+	    " (SELECT * FROM message_participants ORDER BY 1, 4, 2)", buf,
+	    sizeof(buf)),
+	    "1:kim@example.kr:Kim:from 1:me@example.com:-:to "
+	    "2:lee@example.org:Lee:from 2:lee@example.org:-:reply-to "
+	    "2:me@example.com:-:to", "with its address, name and role");
+	is_int(count("SELECT count(*) FROM messages"), 2, "messages kept");
+	is_int(count("SELECT count(*) FROM links"), 1, "links kept");
+	is_int(count("SELECT count(*) FROM sqlite_master WHERE name IN"
+	    " ('messages_by_message_id', 'messages_by_in_reply_to',"
+	    " 'messages_by_location')"), 0,
+	    "the unread message indexes are gone");
+	ok(count("SELECT count(*) FROM sqlite_master WHERE name ="
+	    " 'messages_by_author' AND sql LIKE '%WHERE author_id IS NOT NULL'")
+	    == 1, "the author index holds authored mail only");
+	ok(count("SELECT count(*) FROM sqlite_master WHERE name ="
+	    " 'message_participants_by_address'") == 1,
+	    "the participants' address index is back");
+	is_int(count("SELECT count(*) FROM pragma_foreign_key_check"), 0,
+	    "foreign keys hold");
+	is_str(testdb_str(&tdb, "PRAGMA integrity_check", buf, sizeof(buf)),
+	    "ok", "integrity check");
+}
+
+static void
+test_plans(void)
+{
+	ok(!program_has_ephemeral("INSERT INTO message_participants"
+	    " (message_id, address, name, role) VALUES (1, 'a@b', NULL, 'cc')"
+	    " ON CONFLICT (message_id, role, address) DO NOTHING"),
+	    "storing a participant builds no temporary table");
+	ok(plan_uses("SELECT 1 FROM messages m WHERE m.author_id = 1"
+	    " AND m.date >= 0 AND m.is_reply = 1", "messages_by_author"),
+	    "'replied since' reads the partial author index");
+	ok(plan_uses("UPDATE messages SET author_id = NULL"
+	    " WHERE author_id = 1", "messages_by_author"),
+	    "forgetting an author reads it too");
+	ok(plan_uses("SELECT m.id FROM messages m JOIN customers c"
+	    " ON c.id = m.author_id WHERE m.date BETWEEN 1 AND 2",
+	    "messages_by_date"), "the planner's first messages: by date");
+	ok(plan_uses("SELECT message_id FROM message_participants"
+	    " WHERE address = 'x'", "message_participants_by_address"),
+	    "participants by address");
+	ok(plan_uses("SELECT id FROM messages WHERE dedupe_key = 'a@x'",
+	    "sqlite_autoindex_messages"), "dedupe by key");
+}
+
+static void
+test_behaviour(void)
+{
+	struct store *st = tdb.st;
+	int64_t n = 0;
+	bool has = true;
+
+	testdb_exec(&tdb, "INSERT INTO message_participants VALUES"
+	    " (1, 'x@example.org', NULL, 'reply-to')");
+	is_int(count("SELECT count(*) FROM message_participants"
+	    " WHERE address = 'x@example.org'"), 1, "every role is accepted");
+	ok(sql_fails("INSERT INTO message_participants VALUES"
+	    " (1, 'y@example.org', NULL, 'boss')"), "an unknown role is not");
+
+	/* Retroactive linking reads the rebuilt table. */
+	testdb_exec(&tdb, "INSERT INTO customers (id, name, created_at,"
+	    " updated_at) VALUES (2, 'Lee', 1, 1)");
+	ok(store_message_link_address(st, 2, "lee@example.org", &n) ==
+	    STORE_OK && n == 1, "a new customer's earlier message is linked");
+	is_int(count("SELECT author_id FROM messages WHERE id = 2"), 2,
+	    "and authored by them");
+
+	/* First-seen clearing goes through the locations now. */
+	ok(store_message_forget_uid(st, "work", "INBOX", 100, 7) == STORE_OK,
+	    "an expunge is forgotten");
+	is_int(count("SELECT count(*) FROM messages WHERE id = 1"
+	    " AND uid IS NULL AND uidvalidity IS NULL"), 1,
+	    "its first-seen location is cleared");
+	is_int(count("SELECT uid FROM messages WHERE id = 2"), 8,
+	    "the other message's is not");
+	ok(store_message_has_uid(st, "work", "INBOX", 100, 7, &has) ==
+	    STORE_OK && !has, "the location is gone");
+	ok(store_message_forget_folder(st, "work", "INBOX", 101, &n) ==
+	    STORE_OK && n == 1, "a UIDVALIDITY change drops the locations");
+	is_int(count("SELECT count(*) FROM messages WHERE uid IS NULL"), 2,
+	    "and clears every first-seen location of the old UIDVALIDITY");
+	is_int(count("SELECT count(*) FROM messages"), 2,
+	    "no message is lost");
+}
+
+/* Ingest with batch_rollback: no savepoint, the caller's transaction
+ * holds it all. */
+static void
+test_batch_rollback(void)
+{
+	static const char hdr[] = "From: Kim <kim@example.kr>\r\n"
+	    "To: me@example.com\r\nMessage-ID: <c@x>\r\n"
+	    "Date: Mon, 23 Nov 2026 10:00:00 +0000\r\n\r\n";
+	struct store *st = tdb.st;
+	struct message m;
+	struct store_message_in in = { .account = "work", .folder = "INBOX",
+	    .uidvalidity = 101, .uid = 9, .msg = &m, .batch_rollback = true };
+	bool is_new = false;
+
+	message_parse(&m, hdr, strlen(hdr), NULL);
+	ok(store_begin(st) == STORE_OK, "a batch begins");
+	ok(store_message_ingest(st, &in, NULL, &is_new) == STORE_OK && is_new,
+	    "a message is stored in it without a savepoint");
+	store_rollback(st);
+	is_int(count("SELECT count(*) FROM messages WHERE dedupe_key ="
+	    " 'c@x'"), 0, "the batch's rollback takes it back");
+	ok(store_message_ingest(st, &in, NULL, &is_new) == STORE_OK && is_new,
+	    "outside a transaction it is its own");
+	is_int(count("SELECT count(*) FROM message_participants p JOIN"
+	    " messages m ON m.id = p.message_id WHERE m.dedupe_key = 'c@x'"), 2,
+	    "with its participants");
+	message_free(&m);
+}
+
+int
+main(void)
+{
+	testdb_now("2026-06-01T00:00:00Z");
+	testdb_mkdir(&tdb, "store-schema");
+	make_v8(tdb.path);
+	testdb_connect(&tdb);
+
+	test_migrated();
+	test_plans();
+	test_behaviour();
+	test_batch_rollback();
+
+	testdb_close(&tdb);
+	return tap_done();
+}
