@@ -267,14 +267,25 @@ store_customer_count(struct store *st, int64_t *n)
 
 /* ---- writing ---- */
 
-/* Parameters: ?1 id, ?2..?17 the fields in CUSTOMER_COLUMNS order,
- * ?18 created_at, ?19 updated_at. */
+/*
+ * Parameters: ?1 id, ?2..?17 the fields in CUSTOMER_COLUMNS order,
+ * ?18 created_at, ?19 updated_at.
+ *
+ * The one INSERT INTO customers.  The id is chosen here, never by SQLite
+ * (max(id) + 1): one above every id ever used, the forgotten ones
+ * included (customer_ids, schema version 10), because ids live on outside
+ * the database (visit UIDs on the user's calendars) and a reused one would
+ * hand a forgotten customer's leftovers to a new customer.  ?1 is not
+ * read: an insert never takes the caller's id.
+ */
 static const char SQL_CUSTOMER_INSERT[] =
-    "INSERT INTO customers (name, first_name, company, lang, tz, tier,"
+    "INSERT INTO customers (id, name, first_name, company, lang, tz, tier,"
     " birth_year, birth_month, birth_day, newsletter, consent_at,"
     " consent_source, do_not_contact, referred_by, source, notes,"
     " created_at, updated_at)"
-    " VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
+    " VALUES (max(coalesce((SELECT max(id) FROM customers), 0),"
+    " coalesce((SELECT max_id FROM customer_ids WHERE one = 1), 0)) + 1,"
+    " ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
     " ?16, ?17, ?18, ?19)";
 static const char SQL_CUSTOMER_UPDATE[] =
     "UPDATE customers SET name = ?2, first_name = ?3, company = ?4,"

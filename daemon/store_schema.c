@@ -566,6 +566,92 @@ static const char store_schema_v9[] =
 "  WHERE author_id IS NOT NULL;"
 "PRAGMA user_version = 9;";
 
+/*
+ * Version 10: customer ids are never reused, and the outbox's state CHECK
+ * is written as comparisons.
+ *
+ * A customer's id leaves the database: in the UIDs of the visits proposed
+ * on the user's calendars ("rapport-visit-<id>-<period>@..."), which an
+ * orphan proposal is adopted by.  customers.id has no AUTOINCREMENT, so
+ * SQLite gives a new row max(id) + 1 and, once the customer with the
+ * highest id was forgotten, a new customer would inherit what is left of
+ * them on the calendars.  customers cannot be rebuilt to add AUTOINCREMENT
+ * (dropping it would cascade into every table that references it, and
+ * foreign keys cannot be switched off inside a migration's transaction),
+ * so customer_ids keeps the highest id that ever left the table, and
+ * store_customer_insert() gives each new customer one above both.  It
+ * starts from the highest id still in use in the database or named by a
+ * visit UID (an event of ours, a retraction not yet done): a customer
+ * forgotten before this version may have left one behind.  Anyone can
+ * send an invitation with such a UID, so an id past 2^53 is not believed:
+ * one near 2^63 would leave no id to give.
+ *
+ * The outbox is rebuilt, unchanged but for its CHECK on state: an IN list
+ * of more than two values makes SQLite build a temporary table for each
+ * INSERT of a row and each UPDATE of its state (see version 9), a third
+ * of the instructions spent planning a newsletter.  Nothing references
+ * the outbox, so dropping it cascades nowhere.  Its ids become
+ * AUTOINCREMENT (about 7% of planning's instructions): a dry run names
+ * its files by outbox id and takes a file already there for its row's,
+ * so the row of a forgotten customer must never lend its id to a new one.
+ */
+static const char store_schema_v10[] =
+"CREATE TABLE customer_ids ("
+"  one    INTEGER PRIMARY KEY CHECK (one = 1),"
+"  max_id INTEGER NOT NULL"
+");"
+"INSERT INTO customer_ids (one, max_id) SELECT 1, coalesce(max(id), 0) FROM"
+"  (SELECT max(id) AS id FROM customers"
+"   UNION ALL SELECT CAST(substr(uid, 15, instr(substr(uid, 15), '-') - 1)"
+"    AS INTEGER) FROM events WHERE uid LIKE 'rapport-visit-%'"
+"   UNION ALL SELECT CAST(substr(uid, 15, instr(substr(uid, 15), '-') - 1)"
+"    AS INTEGER) FROM visit_retractions WHERE uid LIKE 'rapport-visit-%')"
+"  WHERE id <= 9007199254740991;"
+"CREATE TRIGGER customers_keep_max_id AFTER DELETE ON customers"
+"  WHEN OLD.id > (SELECT max_id FROM customer_ids WHERE one = 1) BEGIN"
+"  UPDATE customer_ids SET max_id = OLD.id WHERE one = 1;"
+"END;"
+
+"CREATE TABLE outbox_v10 ("
+"  id              INTEGER PRIMARY KEY AUTOINCREMENT,"
+"  kind            TEXT NOT NULL,"
+"  template        TEXT NOT NULL,"
+"  customer_id     INTEGER NOT NULL"
+"                  REFERENCES customers(id) ON DELETE CASCADE,"
+"  occurrence      TEXT NOT NULL,"
+"  state           TEXT NOT NULL DEFAULT 'planned' CHECK (state = 'planned'"
+"                  OR state = 'sending' OR state = 'sent'"
+"                  OR state = 'failed' OR state = 'skipped'),"
+"  reason          TEXT,"
+"  due_at          INTEGER NOT NULL,"
+"  attempts        INTEGER NOT NULL DEFAULT 0,"
+"  next_attempt_at INTEGER,"
+"  message_id      TEXT,"	/* the Message-ID we sent (or will resend) */
+"  account         TEXT,"
+"  sent_at         INTEGER,"
+"  created_at      INTEGER NOT NULL,"
+"  ref_kind        TEXT,"
+"  ref_id          INTEGER,"
+"  recipient       TEXT,"
+"  lease_until     INTEGER,"
+"  UNIQUE (kind, template, customer_id, occurrence)"
+");"
+"INSERT INTO outbox_v10 SELECT id, kind, template, customer_id, occurrence,"
+"  state, reason, due_at, attempts, next_attempt_at, message_id, account,"
+"  sent_at, created_at, ref_kind, ref_id, recipient, lease_until FROM outbox;"
+"DROP TABLE outbox;"
+"ALTER TABLE outbox_v10 RENAME TO outbox;"
+"CREATE INDEX outbox_due ON outbox(due_at)"
+"  WHERE state IN ('planned', 'sending');"
+"CREATE INDEX outbox_by_customer ON outbox(customer_id, state);"
+"CREATE INDEX outbox_claim ON outbox(coalesce(next_attempt_at, due_at), id)"
+"  WHERE state IN ('planned', 'sending');"
+"CREATE INDEX outbox_sent_by_account ON outbox(account, sent_at)"
+"  WHERE state = 'sent';"
+"CREATE INDEX outbox_by_message_id ON outbox(message_id)"
+"  WHERE message_id IS NOT NULL;"
+"PRAGMA user_version = 10;";
+
 const struct store_migration store_migrations[] = {
 	{ store_schema_v1 },
 	{ store_schema_v2 },
@@ -576,6 +662,7 @@ const struct store_migration store_migrations[] = {
 	{ store_schema_v7 },
 	{ store_schema_v8 },
 	{ store_schema_v9 },
+	{ store_schema_v10 },
 };
 
 const int store_schema_version =

@@ -42,7 +42,8 @@ static const char SQL_VISIT_ORPHANS[] =
     " AND NOT EXISTS (SELECT 1 FROM visit_proposals p WHERE p.uid = e.uid)"
     " ORDER BY e.id";
 
-/* A later proposal under a reused UID (customer ids can be reused)
+/* A later proposal under a reused UID (customer ids were reused before
+ * schema v10, and a database may still hold such a UID)
  * brings the newer href and etag. */
 static const char SQL_VISIT_RETRACT[] =
     "INSERT INTO visit_retractions (uid, href, etag, created_at)"

@@ -8,7 +8,10 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "event.h"
 #include "store.h"
+#include "store_event.h"
+#include "store_visit.h"
 #include "tap.h"
 #include "testdb.h"
 
@@ -585,6 +588,88 @@ test_forget(struct store *st, int64_t kim, int64_t bo)
 	    "forgetting twice: NOTFOUND");
 }
 
+/* An event of ours on the calendar that no proposal records, under uid:
+ * what a forgotten customer's proposal leaves when the server refused
+ * its retraction (the user had edited it) and the next sync saw it. */
+static void
+put_orphan(struct store *st, const char *uid)
+{
+	struct event e;
+	struct store_event_occ o = { &e, NULL, 0 };
+	char href[256];
+
+	memset(&e, 0, sizeof(e));
+	e.uid = (char *)uid;
+	e.start = testdb_at("2026-05-01T09:00:00Z");
+	e.end = e.start + 3600;
+	e.status = EVENT_TENTATIVE;
+	e.rapport_created = true;
+	e.summary = (char *)"Visit";
+	snprintf(href, sizeof(href), "/c/v/%s.ics", uid);
+	if (store_event_put(st, "w", "/c/v/", href, "\"e1\"", &o, 1) !=
+	    STORE_OK)
+		abort();
+}
+
+static int
+first_orphan(void *ctx, const char *uid, const char *href, const char *etag,
+    int64_t start, int64_t end)
+{
+	(void)href; (void)etag; (void)start; (void)end;
+	snprintf(ctx, 128, "%s", uid);
+	return 1;
+}
+
+/*
+ * Schema version 10: an id once given is never given again, even after
+ * the customer holding the highest one is forgotten; so a proposal left
+ * on the calendar under a forgotten customer's id is adopted by nobody
+ * (caldav_visits.c adopt_one() takes the id from the UID and adopts only
+ * if store_customer_get() finds it).
+ */
+static void
+test_ids_never_reused(struct store *st)
+{
+	struct customer g;
+	char uid[128] = "", want[128];
+	long long id = 0;
+	int64_t a, b, c, d;
+	int n = 0;
+
+	a = testdb_customer(st, "Ids A", "ids-a@example.com");
+	b = testdb_customer(st, "Ids B", "ids-b@example.com");
+	ok(b > a, "ids grow");
+	ok(store_customer_forget(st, b, NULL) == STORE_OK,
+	    "the customer with the highest id is forgotten");
+	c = testdb_customer(st, "Ids C", "ids-c@example.com");
+	ok(c > b, "the next customer gets a higher id than the forgotten one");
+	is_int(testdb_count(&tdb, "SELECT max_id FROM customer_ids"), b,
+	    "the highest forgotten id is kept");
+	ok(store_customer_forget(st, a, NULL) == STORE_OK &&
+	    store_customer_forget(st, c, NULL) == STORE_OK,
+	    "forget a lower one, then the highest");
+	is_int(testdb_count(&tdb, "SELECT max_id FROM customer_ids"), c,
+	    "the kept id only grows");
+	testdb_exec(&tdb, "DELETE FROM customers");
+	d = testdb_customer(st, "Ids D", "ids-d@example.com");
+	ok(d == c + 1, "with no customer left, the next id is still new");
+
+	snprintf(want, sizeof(want), "rapport-visit-%lld-20260501@x",
+	    (long long)d);
+	put_orphan(st, want);
+	ok(store_customer_forget(st, d, NULL) == STORE_OK,
+	    "a customer whose proposal stays on the calendar is forgotten");
+	ok(testdb_customer(st, "Ids E", "ids-e@example.com") > d,
+	    "a new customer after them");
+	ok(store_visit_orphans_foreach(st, "w", first_orphan, uid) ==
+	    STORE_OK && strcmp(uid, want) == 0,
+	    "the proposal left behind is an orphan");
+	ok(sscanf(uid, "rapport-visit-%lld-%*[0-9]@%n", &id, &n) == 1 &&
+	    n > 0 && id == d, "its UID names the forgotten id");
+	is_int(store_customer_get(st, id, &g), STORE_NOTFOUND,
+	    "which names no customer: the new one is not given it");
+}
+
 static int
 collect_status(void *ctx, const char *key, const char *value, int64_t t)
 {
@@ -719,6 +804,7 @@ main(void)
 	add_world(kim, bo);
 	test_dump(st, kim);
 	test_forget(st, kim, bo);
+	test_ids_never_reused(st);
 	test_status_suppression(st);
 	test_transactions(st);
 	test_two_connections(st);

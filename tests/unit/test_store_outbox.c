@@ -411,6 +411,25 @@ test_dry_batch(void)
 	testdb_close(&d);
 }
 
+/* A dry run names its files by outbox id and takes a file already there
+ * for its row's: the row of a forgotten customer must not lend its id. */
+static void
+test_ids_not_reused(struct store *st)
+{
+	int64_t gone, next, top = 0, id = 0;
+
+	gone = testdb_customer(st, "Gone Soon", "gone@example.com");
+	ok(plan(st, "newsletter", "issue", gone, "2026-03",
+	    "2026-03-02T09:00:00Z", &top) == STORE_OK && top > 0,
+	    "the newest outbox row is planned");
+	ok(store_customer_forget(st, gone, "test") == STORE_OK,
+	    "its customer is forgotten (the row goes with them)");
+	next = testdb_customer(st, "New Here", "new@example.com");
+	ok(plan(st, "newsletter", "issue", next, "2026-03",
+	    "2026-03-02T09:00:00Z", &id) == STORE_OK && id > top,
+	    "the next row planned gets a new id, not the forgotten one's");
+}
+
 int
 main(void)
 {
@@ -428,6 +447,7 @@ main(void)
 	test_foreach(st, kim);
 	test_sent_times(st, kim);
 	test_refs(st, kim, bo);
+	test_ids_not_reused(st);
 	testdb_close(&tdb);
 	test_dry_batch();
 	return tap_done();

@@ -5,6 +5,11 @@
  * them, and the mail functions that lost an index (first-seen clearing)
  * and the rebuilt participants table (retroactive linking, the role
  * check) behave as before.
+ *
+ * And of version 10: a database made by version 9 whose highest customer
+ * ids were already forgotten keeps the highest id it can still see (in
+ * use, or in a visit UID), new customers get ids above it, and the
+ * rebuilt outbox keeps every row, index and the state check.
  */
 #include <sqlite3.h>
 #include <stdio.h>
@@ -43,23 +48,50 @@ static const char v8_rows[] =
 "INSERT INTO links (customer_id, object_kind, object_id, rule, detail,"
 "  created_at) VALUES (1, 'message', 1, 'address:from', 'kim@example.kr', 1);";
 
+/*
+ * Version 9's state of things: customers 1 and 3 are left; 4 was
+ * forgotten, but a proposal of theirs the server would not delete came
+ * back with a sync, and 6's retraction is still to be done (5 left no
+ * trace: nothing can know it).  An invitation from someone else carries
+ * a UID of our form with an absurd id.  Customer 3 has two outbox rows.
+ */
+static const char v9_rows[] =
+"INSERT INTO customers (id, name, created_at, updated_at)"
+"  VALUES (1, 'Kim', 1, 1), (3, 'Lee', 1, 1);"
+"INSERT INTO events (id, account, calendar, href, uid, start_at,"
+"  created_by_rapport, ingested_at) VALUES (1, 'w', '/c/v/',"
+"  '/c/v/a.ics', 'rapport-visit-4-20260501@x', 1000, 1, 1),"
+"  (2, 'w', '/c/v/', '/c/v/b.ics', 'other-42-1@x', 1000, 0, 1),"
+"  (3, 'w', '/c/v/', '/c/v/d.ics', 'rapport-visit-99999999999999999999-1@x',"
+"  1000, 1, 1);"
+"INSERT INTO visit_retractions VALUES"
+"  ('rapport-visit-6-202605@x', '/c/v/c.ics', '\"e\"', 1);"
+"INSERT INTO outbox (id, kind, template, customer_id, occurrence, state,"
+"  reason, due_at, attempts, next_attempt_at, message_id, account,"
+"  sent_at, created_at, ref_kind, ref_id, recipient, lease_until)"
+"  VALUES (7, 'newsletter', 'nl', 3, 'nl:2026-05', 'sent', NULL, 100, 1,"
+"  NULL, '<rapport.7.ab@x>', 'smtp', 150, 90, NULL, NULL, 'lee@x', NULL),"
+"  (8, 'follow-up', 'fu', 3, 'sale:2', 'planned', NULL, 200, 0, 210,"
+"  NULL, NULL, NULL, 95, 'sale', 2, 'lee@x', 205);";
+
+/* A database at version `version` with rows in it. */
 static void
-make_v8(const char *path)
+make_old(const char *path, int version, const char *rows)
 {
 	sqlite3 *db;
 	char *err = NULL;
 
 	if (sqlite3_open(path, &db) != SQLITE_OK)
 		abort();
-	for (int v = 0; v < 8; v++) {
+	for (int v = 0; v < version; v++) {
 		if (sqlite3_exec(db, store_migrations[v].sql, NULL, NULL, &err) !=
 		    SQLITE_OK) {
 			printf("Bail out! migration %d: %s\n", v + 1, err);
 			exit(1);
 		}
 	}
-	if (sqlite3_exec(db, v8_rows, NULL, NULL, &err) != SQLITE_OK) {
-		printf("Bail out! v8 rows: %s\n", err);
+	if (sqlite3_exec(db, rows, NULL, NULL, &err) != SQLITE_OK) {
+		printf("Bail out! v%d rows: %s\n", version, err);
 		exit(1);
 	}
 	sqlite3_close(db);
@@ -258,19 +290,104 @@ test_batch_rollback(void)
 	message_free(&m);
 }
 
+static void
+test_v10_migrated(void)
+{
+	char buf[512];
+
+	is_int(store_version(tdb.st), store_schema_version,
+	    "a version 9 database migrates to the current version");
+	is_int(count("SELECT max_id FROM customer_ids"), 6,
+	    "the highest id a visit UID names is kept, an absurd one not");
+	is_int(count("SELECT count(*) FROM outbox"), 2,
+	    "every outbox row kept");
+	is_str(testdb_str(&tdb, "SELECT group_concat(r, ' ') FROM (SELECT"
+	    " id || ':' || kind || ':' || template || ':' || customer_id"
+	    " || ':' || occurrence || ':' || state || ':' ||"
+	    " coalesce(reason, '-') || ':' || due_at || ':' || attempts"
+	    " || ':' || coalesce(next_attempt_at, '-') || ':' ||"
+	    " coalesce(message_id, '-') || ':' || coalesce(account, '-')"
+	    " || ':' || coalesce(sent_at, '-') || ':' || created_at || ':'"
+	    " || coalesce(ref_kind, '-') || ':' || coalesce(ref_id, '-')"
+	    " || ':' || coalesce(recipient, '-') || ':' ||"
+	    " coalesce(lease_until, '-') AS r"
+	    " FROM outbox ORDER BY id)", buf, sizeof(buf)),
+	    "7:newsletter:nl:3:nl:2026-05:sent:-:100:1:-:<rapport.7.ab@x>:smtp:"
+	    "150:90:-:-:lee@x:- 8:follow-up:fu:3:sale:2:planned:-:200:0:210:-:"
+	    "-:-:95:sale:2:lee@x:205", "with every column");
+	is_int(count("SELECT count(*) FROM sqlite_master WHERE tbl_name ="
+	    " 'outbox' AND type = 'index' AND name IN ('outbox_due',"
+	    " 'outbox_by_customer', 'outbox_claim', 'outbox_sent_by_account',"
+	    " 'outbox_by_message_id')"), 5, "every outbox index is back");
+	is_int(count("SELECT count(*) FROM sqlite_master WHERE name LIKE"
+	    " '%outbox_v10%'"), 0, "nothing keeps the rebuild's name");
+	is_int(count("SELECT count(*) FROM pragma_foreign_key_check"), 0,
+	    "foreign keys hold");
+	is_str(testdb_str(&tdb, "PRAGMA integrity_check", buf, sizeof(buf)),
+	    "ok", "integrity check");
+}
+
+static void
+test_v10_behaviour(void)
+{
+	struct store *st = tdb.st;
+	struct customer c;
+	int64_t id;
+
+	id = testdb_customer(st, "Park", "park@example.kr");
+	is_int(id, 7, "a new customer gets an id above every one seen");
+	ok(store_customer_forget(st, id, NULL) == STORE_OK,
+	    "and is forgotten");
+	is_int(testdb_customer(st, "Cho", "cho@example.kr"), 8,
+	    "the next one does not get their id");
+	is_int(store_customer_get(st, 4, &c), STORE_NOTFOUND,
+	    "the proposal left on the calendar names no customer");
+
+	ok(!program_has_ephemeral("INSERT INTO outbox (kind, template,"
+	    " customer_id, occurrence, due_at, created_at)"
+	    " VALUES ('k', 't', 1, 'o', 1, 1)"),
+	    "planning an outbox row builds no temporary table");
+	ok(!program_has_ephemeral("UPDATE outbox SET state = 'sent'"
+	    " WHERE id = 8"), "nor does changing its state");
+	ok(sql_fails("INSERT INTO outbox (kind, template, customer_id,"
+	    " occurrence, state, due_at, created_at)"
+	    " VALUES ('k', 't', 1, 'o2', 'lost', 1, 1)"),
+	    "an unknown state is refused");
+	testdb_exec(&tdb, "INSERT INTO outbox (kind, template, customer_id,"
+	    " occurrence, state, due_at, created_at)"
+	    " VALUES ('k', 't', 1, 'o3', 'skipped', 1, 1)");
+	is_int(count("SELECT count(*) FROM outbox WHERE occurrence = 'o3'"),
+	    1, "a known one is taken");
+	ok(plan_uses("SELECT id FROM outbox WHERE state IN"
+	    " ('planned', 'sending') AND coalesce(next_attempt_at, due_at)"
+	    " <= 300 ORDER BY coalesce(next_attempt_at, due_at), id LIMIT 1",
+	    "outbox_claim"), "claiming reads the claim index");
+	ok(plan_uses("SELECT id FROM outbox WHERE message_id = '<a>'",
+	    "outbox_by_message_id"), "threading reads the Message-ID index");
+	ok(store_customer_forget(st, 3, NULL) == STORE_OK &&
+	    count("SELECT count(*) FROM outbox WHERE customer_id = 3") == 0,
+	    "a forget still takes the customer's outbox rows");
+}
+
 int
 main(void)
 {
 	testdb_now("2026-06-01T00:00:00Z");
 	testdb_mkdir(&tdb, "store-schema");
-	make_v8(tdb.path);
+	make_old(tdb.path, 8, v8_rows);
 	testdb_connect(&tdb);
 
 	test_migrated();
 	test_plans();
 	test_behaviour();
 	test_batch_rollback();
+	testdb_close(&tdb);
 
+	testdb_mkdir(&tdb, "store-schema10");
+	make_old(tdb.path, 9, v9_rows);
+	testdb_connect(&tdb);
+	test_v10_migrated();
+	test_v10_behaviour();
 	testdb_close(&tdb);
 	return tap_done();
 }
