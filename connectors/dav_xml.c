@@ -655,9 +655,18 @@ dav_xml_propfind_calendars(void)
 	    "    <d:resourcetype/>\n"
 	    "    <d:displayname/>\n"
 	    "    <a:calendar-color/>\n"
-	    "    <cs:getctag/>\n"
 	    "    <c:supported-calendar-component-set/>\n"
 	    "    <d:supported-report-set/>\n");
+}
+
+/*
+ * Apart from discovery: Radicale reads and hashes every file of a
+ * calendar for its getctag, which only the ctag fallback needs.
+ */
+char *
+dav_xml_propfind_ctag(void)
+{
+	return propfind(" xmlns:cs=\"" DAV_NS_CS "\"", "    <cs:getctag/>\n");
 }
 
 /*

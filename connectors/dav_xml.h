@@ -115,9 +115,10 @@ int dav_xml_status_code(const char *status_line);
 /* PROPFIND bodies (Depth 0 for the first two, Depth 1 for calendars). */
 char *dav_xml_propfind_principal(void);	/* current-user-principal */
 char *dav_xml_propfind_home_set(void);	/* calendar-home-set */
-/* resourcetype, displayname, calendar-color, getctag,
+/* resourcetype, displayname, calendar-color,
  * supported-calendar-component-set, supported-report-set */
 char *dav_xml_propfind_calendars(void);
+char *dav_xml_propfind_ctag(void);	/* CS:getctag */
 char *dav_xml_propfind_lastmod(void);	/* getlastmodified */
 /* REPORT sync-collection, sync-level 1, getetag (and calendar-data when
  * data); token NULL or "" for the initial listing. */

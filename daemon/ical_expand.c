@@ -891,6 +891,70 @@ unfold(const char *text, size_t len, char *err, size_t errlen)
 	return buf;
 }
 
+/* Whether line is "TZID:NAME" with NAME a built-in zone. */
+static bool
+tzid_builtin(const char *line, size_t len)
+{
+	char name[256];
+
+	if (len < 5 || strncasecmp(line, "TZID:", 5) != 0)
+		return false;
+	line += 5;
+	len -= 5;
+	while (len > 0 && (*line == ' ' || *line == '\t'))
+		line++, len--;
+	while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t'))
+		len--;
+	if (len == 0 || len >= sizeof(name))
+		return false;
+	memcpy(name, line, len);
+	name[len] = '\0';
+	return builtin_zone_iana(name) != NULL;
+}
+
+/*
+ * Drops from the unfolded text (LF-terminated lines) each VTIMEZONE
+ * whose TZID is a built-in zone's:
+ * prop_zone reads such a TZID in the built-in zone and never asks the
+ * object's copy, whose parse by libical (two sub-components with their
+ * RRULEs, in nearly every object) was a fifth of the parse.  A block
+ * with a second TZID, a nested BEGIN:VTIMEZONE or no end is kept whole.
+ */
+static void
+drop_known_zones(char *buf, size_t len)
+{
+	size_t r = 0, w = 0, e, n, start = 0, ntzid = 0;
+	bool in = false, known = false;
+	const char *line;
+
+	for (; r < len; r = e) {
+		for (e = r; e < len && buf[e] != '\n'; e++)
+			;
+		n = e - r;		/* without the LF */
+		if (e < len)
+			e++;
+		memmove(buf + w, buf + r, e - r);
+		line = buf + w;
+		w += e - r;
+		if (line_is(line, n, "BEGIN:VTIMEZONE")) {
+			known = !in;	/* nested: kept */
+			in = true;
+			start = line - buf;
+			ntzid = 0;
+		} else if (in && line_is(line, n, "END:VTIMEZONE")) {
+			in = false;
+			if (known && ntzid == 1)
+				w = start;
+		} else if (in && n >= 5 && strncasecmp(line, "TZID", 4) == 0 &&
+		    (line[4] == ':' || line[4] == ';')) {
+			ntzid++;
+			if (!tzid_builtin(line, n))
+				known = false;
+		}
+	}
+	buf[w] = '\0';
+}
+
 static int
 parse_root(struct ical_ctx *c, const char *text, size_t len, char *err,
     size_t errlen)
@@ -904,6 +968,7 @@ parse_root(struct ical_ctx *c, const char *text, size_t len, char *err,
 	}
 	if ((buf = unfold(text, len, err, errlen)) == NULL)
 		return -1;
+	drop_known_zones(buf, strlen(buf));
 	c->root = icalparser_parse_string(buf);
 	free(buf);
 	if (c->root == NULL ||

@@ -32,6 +32,20 @@ static const char SQL_EV_UPSERT[] =
     " cancelled = excluded.cancelled, organizer = excluded.organizer,"
     " created_by_rapport = excluded.created_by_rapport"
     " RETURNING id";
+/*
+ * Tried first: a new row has no attendees or links to clear (deleting an
+ * event takes them along: foreign key and trigger), which spares two
+ * statements per occurrence of a first sync.  No row back: it existed,
+ * and SQL_EV_UPSERT updates it.
+ */
+static const char SQL_EV_INSERT[] =
+    "INSERT INTO events (account, calendar, href, uid, recurrence_id, etag,"
+    " summary, location, start_at, end_at, all_day, status, cancelled,"
+    " organizer, created_by_rapport, ingested_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+    " ?15, ?16)"
+    " ON CONFLICT (account, calendar, uid, recurrence_id) DO NOTHING"
+    " RETURNING id";
 static const char SQL_EV_DELETE_ID[] =
     "DELETE FROM events WHERE id = ?1";
 static const char SQL_ATT_CLEAR[] =
@@ -122,13 +136,16 @@ struct put {
 	int64_t		 now;
 };
 
+/* Runs sql (SQL_EV_INSERT or SQL_EV_UPSERT) for ev; *id is 0 when the
+ * statement gave no row back. */
 static int
-event_upsert(struct store *st, const struct put *p, const struct event *ev,
-    int64_t *id)
+event_write(struct store *st, const char *sql, const struct put *p,
+    const struct event *ev, int64_t *id)
 {
-	sqlite3_stmt *stmt = store_stmt(st, SQL_EV_UPSERT);
+	sqlite3_stmt *stmt = store_stmt(st, sql);
 	int rc;
 
+	*id = 0;
 	if (stmt == NULL)
 		return STORE_ERROR;
 	store_bind_text(stmt, 1, p->account);
@@ -147,11 +164,28 @@ event_upsert(struct store *st, const struct put *p, const struct event *ev,
 	store_bind_text(stmt, 14, ev->organizer);
 	sqlite3_bind_int(stmt, 15, ev->rapport_created);
 	sqlite3_bind_int64(stmt, 16, p->now);
-	if ((rc = store_step(st, stmt, "event upsert")) != STORE_OK)
-		return rc == STORE_NOTFOUND ? STORE_ERROR : rc;
+	if ((rc = store_step(st, stmt, "event write")) == STORE_NOTFOUND)
+		return STORE_OK;
+	if (rc != STORE_OK)
+		return rc;
 	*id = sqlite3_column_int64(stmt, 0);
 	sqlite3_reset(stmt);
 	return STORE_OK;
+}
+
+/* The occurrence's row id in *id; *fresh when the row is new. */
+static int
+event_upsert(struct store *st, const struct put *p, const struct event *ev,
+    int64_t *id, bool *fresh)
+{
+	int rc = event_write(st, SQL_EV_INSERT, p, ev, id);
+
+	*fresh = *id != 0;
+	if (rc != STORE_OK || *fresh)
+		return rc;
+	if ((rc = event_write(st, SQL_EV_UPSERT, p, ev, id)) != STORE_OK)
+		return rc;
+	return *id != 0 ? STORE_OK : STORE_ERROR;
 }
 
 static int
@@ -166,12 +200,14 @@ exec_id(struct store *st, const char *sql, int64_t id, const char *what)
 }
 
 static int
-event_attendees(struct store *st, int64_t id, const struct event *ev)
+event_attendees(struct store *st, int64_t id, bool fresh,
+    const struct event *ev)
 {
 	sqlite3_stmt *stmt;
 	int rc;
 
-	if ((rc = exec_id(st, SQL_ATT_CLEAR, id, "attendees clear")) != STORE_OK)
+	if (!fresh &&
+	    (rc = exec_id(st, SQL_ATT_CLEAR, id, "attendees clear")) != STORE_OK)
 		return rc;
 	for (size_t i = 0; i < ev->nattendees; i++) {
 		const struct event_attendee *a = &ev->attendees[i];
@@ -190,14 +226,14 @@ event_attendees(struct store *st, int64_t id, const struct event *ev)
 }
 
 static int
-event_links(struct store *st, int64_t id, const struct store_event_occ *o,
-    int64_t now)
+event_links(struct store *st, int64_t id, bool fresh,
+    const struct store_event_occ *o, int64_t now)
 {
 	sqlite3_stmt *stmt;
 	int rc;
 
-	if ((rc = exec_id(st, SQL_LINKS_CLEAR, id, "event links clear")) !=
-	    STORE_OK)
+	if (!fresh && (rc = exec_id(st, SQL_LINKS_CLEAR, id,
+	    "event links clear")) != STORE_OK)
 		return rc;
 	for (size_t i = 0; i < o->nlinks; i++) {
 		if ((stmt = store_stmt(st, SQL_LINK_ADD)) == NULL)
@@ -218,12 +254,14 @@ put_all(struct store *st, const struct put *p,
     const struct store_event_occ *occ, size_t n, struct id_set *old)
 {
 	int64_t id, *hit;
+	bool fresh;
 	int rc;
 
 	for (size_t i = 0; i < n; i++) {
-		if ((rc = event_upsert(st, p, occ[i].ev, &id)) != STORE_OK ||
-		    (rc = event_attendees(st, id, occ[i].ev)) != STORE_OK ||
-		    (rc = event_links(st, id, &occ[i], p->now)) != STORE_OK)
+		if ((rc = event_upsert(st, p, occ[i].ev, &id, &fresh)) !=
+		    STORE_OK ||
+		    (rc = event_attendees(st, id, fresh, occ[i].ev)) != STORE_OK ||
+		    (rc = event_links(st, id, fresh, &occ[i], p->now)) != STORE_OK)
 			return rc;
 		hit = old->n == 0 ? NULL :
 		    bsearch(&id, old->v, old->n, sizeof(*old->v), id_cmp);

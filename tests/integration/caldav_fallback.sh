@@ -68,6 +68,10 @@ tap_like "the calendar is found without sync-collection" \
     "$(cat "$T/once.err")" 'calendar=Work: /alice/work/, ctag/etag listing'
 tap_is "no sync-collection was asked for" \
     "$(nsince 'report=sync-collection')" 0
+# Discovery no longer asks getctag (Radicale reads every file of every
+# calendar for it): the first pass asks the calendar itself, one request.
+tap_is "the first pass asks the calendar's getctag itself" \
+    "$(nsince 'PROPFIND /alice/work/ depth=0')" 1
 tap_is "the events came by calendar-multiget" \
     "$(nsince 'REPORT /alice/work/ depth=1 report=calendar-multiget status=207')" 1
 tap_is "every good resource stored" \
@@ -185,9 +189,11 @@ tap_is "the new ones are linked to Fox" \
 tap_is "the single event the window reached is stored" \
     "$(q "SELECT start_at FROM events WHERE uid = 'far@test'")" \
     "$(utc 2027-06-01T10:00Z)"
-tap_is "requests (discovery apart, a day passed): the time-range query, one multiget" \
+# The pass discovered again (a day passed); discovery no longer carries
+# the getctag, so the calendar's own getctag PROPFIND comes first.
+tap_is "requests (discovery apart, a day passed): getctag, the time-range query, one multiget" \
     "$(since | grep ' /alice/work/ ' | cut -d' ' -f1-4 | tr '\n' ';')" \
-    'REPORT /alice/work/ depth=1 report=calendar-query;REPORT /alice/work/ depth=1 report=calendar-multiget;'
+    'PROPFIND /alice/work/ depth=0 report=-;REPORT /alice/work/ depth=1 report=calendar-query;REPORT /alice/work/ depth=1 report=calendar-multiget;'
 tap_is "the window cursor moved with it, the ctag is unchanged" \
     "$(q "SELECT value FROM cursors WHERE key = 'window' AND collection = '/alice/work/'")|$(q "SELECT value FROM cursors WHERE key = 'ctag' AND collection = '/alice/work/'")" \
     "$(($(utc 2026-10-01T00:00Z) + 365 * 86400))|$(ctag_now "$cal")"

@@ -191,12 +191,20 @@ tap_is "a getlastmodified not seconds older than the server's clock is not kept"
 # ---- a changed event keeps its row id (follow-ups key on it)
 
 id_before=$(q "SELECT id FROM events WHERE uid = 'meet2@test'")
+# Fox instead of Dana: the row is updated, not new, so its attendees and
+# links are replaced (store_event.c clears them only for existing rows).
 put "$(ics meet2 meet2@test 'DTSTART:20260320T110000Z' 'Second review later' \
-    'ATTENDEE:mailto:dana@fbi.example\r\n')"
+    'ATTENDEE:mailto:fox@fbi.example\r\n')"
 once
 tap_is "a changed event is updated in place" \
     "$(q "SELECT id || '|' || start_at || '|' || summary FROM events WHERE uid = 'meet2@test'")" \
     "$id_before|$(utc 2026-03-20T11:00Z)|Second review later"
+tap_is "its attendees are replaced" \
+    "$(q "SELECT group_concat(a.address) FROM event_attendees a JOIN events e ON e.id = a.event_id WHERE e.uid = 'meet2@test'")" \
+    'fox@fbi.example'
+tap_is "and its links" \
+    "$(q "SELECT group_concat(c.name) FROM links l JOIN customers c ON c.id = l.customer_id JOIN events e ON e.id = l.object_id AND l.object_kind = 'event' WHERE e.uid = 'meet2@test'")" \
+    'Fox Mulder'
 
 # ---- a token the server refuses: full listing
 

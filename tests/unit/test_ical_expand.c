@@ -130,6 +130,44 @@ test_vtimezone(void)
 	event_list_free(&l);
 }
 
+/*
+ * A VTIMEZONE of a built-in zone is dropped before libical parses the
+ * object (the built-in zone reads the time anyway); one of a name we do
+ * not know stays and serves its events.
+ */
+static void
+test_vtimezone_dropped(void)
+{
+	static const char text[] =
+	    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\n"
+	    "BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\n"
+	    "BEGIN:STANDARD\r\nTZOFFSETFROM:+0900\r\nTZOFFSETTO:+0900\r\n"
+	    "DTSTART:19700101T000000\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n"
+	    "BEGIN:VTIMEZONE\r\nTZID:Custom Zone\r\n"
+	    "BEGIN:STANDARD\r\nTZOFFSETFROM:+0300\r\nTZOFFSETTO:+0300\r\n"
+	    "DTSTART:19700101T000000\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n"
+	    "BEGIN:VEVENT\r\nUID:berlin@t\r\nDTSTAMP:20260101T000000Z\r\n"
+	    "DTSTART;TZID=Europe/Berlin:20260610T100000\r\nSUMMARY:B\r\n"
+	    "END:VEVENT\r\n"
+	    "BEGIN:VEVENT\r\nUID:custom@t\r\nDTSTAMP:20260101T000000Z\r\n"
+	    "DTSTART;TZID=Custom Zone:20260610T100000\r\nSUMMARY:C\r\n"
+	    "END:VEVENT\r\nEND:VCALENDAR\r\n";
+	struct event_list l = { 0 };
+	const struct event *e;
+	char err[256] = "";
+
+	is_int(ical_expand(text, sizeof(text) - 1, T("2026-01-01"),
+	    T("2027-01-01"), "Europe/Berlin", &l, err, sizeof(err)), 2,
+	    "two events beside two VTIMEZONEs");
+	e = find(&l, "berlin@t", 0);
+	is_int(e ? e->start : -1, T("2026-06-10T08:00:00Z"),
+	    "Europe/Berlin read in the built-in zone, not the object's");
+	e = find(&l, "custom@t", 0);
+	is_int(e ? e->start : -1, T("2026-06-10T07:00:00Z"),
+	    "an unknown TZID read in the object's VTIMEZONE, kept");
+	event_list_free(&l);
+}
+
 static void
 test_overrides(void)
 {
@@ -394,6 +432,7 @@ main(void)
 	}
 	test_dst_weekly();
 	test_vtimezone();
+	test_vtimezone_dropped();
 	test_overrides();
 	test_allday();
 	test_misc();
