@@ -21,6 +21,7 @@
 #include "imap_session.h"
 #include "log.h"
 #include "message.h"
+#include "strbuf.h"
 #include "tls_verify.h"
 #include "xmalloc.h"
 
@@ -38,6 +39,21 @@ struct imap_session {
 	unsigned	 changes;	/* enum imap_change of the last IDLE */
 	enum imap_open_failure fail;	/* what kind, when opening failed */
 	char		 err[IMAP_ERR_MAX];
+	struct imap_ahead *ahead;	/* a header FETCH sent ahead, or NULL */
+};
+
+/*
+ * The next batch's header FETCH, sent before the batch in hand is handed
+ * over, so that the server reads it while we store ours (one connection:
+ * its answer waits in the socket).  At most one command is ever in
+ * flight: any other command first reads this answer (session_settle())
+ * and keeps it for fetch_headers.
+ */
+struct imap_ahead {
+	bool		 read;		/* the answer has been read */
+	clist		*res;		/* its FETCH answers, once read */
+	enum imap_status st;		/* of reading it */
+	char		 err[IMAP_ERR_MAX];	/* the error then */
 };
 
 /* ------------------------------------------------------------ errors */
@@ -546,11 +562,15 @@ fail:
 	return NULL;
 }
 
+static void ahead_discard(struct imap_session *);
+static enum imap_status session_settle(struct imap_session *);
+
 void
 imap_session_close(struct imap_session *s)
 {
 	if (s == NULL)
 		return;
+	ahead_discard(s);
 	if (s->imap != NULL) {
 		if (!s->broken && s->imap->imap_stream != NULL)
 			(void)mailimap_logout(s->imap);
@@ -736,6 +756,8 @@ imap_session_examine(struct imap_session *s, const char *folder,
 	int r;
 
 	memset(st, 0, sizeof *st);
+	if (session_settle(s) != IMAP_OK)
+		return IMAP_FAIL;
 	if (quote_mailbox(s, folder, quoted, sizeof quoted) < 0)
 		return IMAP_NO;
 	if (qresync)
@@ -783,6 +805,8 @@ imap_session_append(struct imap_session *s, const char *folder,
 	char quoted[IMAP_FOLDER_MAX * 2 + 3], what[64];
 	int r;
 
+	if (session_settle(s) != IMAP_OK)
+		return IMAP_FAIL;
 	/* Only checked here: libetpan quotes the name itself. */
 	if (quote_mailbox(s, folder, quoted, sizeof quoted) < 0)
 		return IMAP_NO;
@@ -1022,22 +1046,172 @@ set_from_uids(const uint32_t *v, size_t n)
 	return set;
 }
 
+/* ------------------------------------------------------ FETCH ahead */
+
+/*
+ * Writes UID FETCH for uids[0..n) with the items of fetch_type_headers()
+ * without waiting for the answer.  libetpan has no call that only sends,
+ * so the command line is written here (as for EXAMINE).
+ */
+static int
+ahead_send(struct imap_session *s, const uint32_t *uids, size_t n,
+    bool modseq)
+{
+	mailimap *m = s->imap;
+	struct strbuf sb;
+	int r;
+
+	if (m->imap_state != MAILIMAP_STATE_SELECTED)
+		return MAILIMAP_ERROR_BAD_STATE;
+	strbuf_init(&sb, 0);
+	strbuf_adds(&sb, "UID FETCH ");
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+
+		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
+			j++;
+		strbuf_addf(&sb, i ? ",%" PRIu32 : "%" PRIu32, uids[i]);
+		if (j > i)
+			strbuf_addf(&sb, ":%" PRIu32, uids[j]);
+		i = j + 1;
+	}
+	strbuf_addf(&sb, " (UID INTERNALDATE%s BODY.PEEK[HEADER.FIELDS ("
+	    MESSAGE_HEADER_FIELDS ")])\r\n", modseq ? " MODSEQ" : "");
+	r = mailimap_send_current_tag(m);
+	if (r == MAILIMAP_NO_ERROR && (mailstream_write(m->imap_stream,
+	    strbuf_str(&sb), sb.len) != (ssize_t)sb.len ||
+	    mailstream_flush(m->imap_stream) == -1))
+		r = MAILIMAP_ERROR_STREAM;
+	strbuf_free(&sb);
+	if (r == MAILIMAP_NO_ERROR)
+		s->ahead = xcalloc(1, sizeof(*s->ahead));
+	return r;
+}
+
+/* Reads the answer to the FETCH sent ahead into s->ahead. */
+static void
+ahead_read(struct imap_session *s)
+{
+	mailimap *m = s->imap;
+	struct imap_ahead *a = s->ahead;
+	struct mailimap_response *resp = NULL;
+	int r = MAILIMAP_NO_ERROR, state;
+
+	a->read = true;
+	if (mailimap_read_line(m) == NULL)
+		r = MAILIMAP_ERROR_STREAM;
+	else
+		r = mailimap_parse_response(m, &resp);
+	if (r == MAILIMAP_NO_ERROR) {
+		a->res = m->imap_response_info->rsp_fetch_list;
+		m->imap_response_info->rsp_fetch_list = NULL;
+		if (resp->rsp_resp_done->rsp_type !=
+		    MAILIMAP_RESP_DONE_TYPE_TAGGED)
+			r = MAILIMAP_ERROR_FATAL;	/* BYE */
+		else {
+			state = resp->rsp_resp_done->rsp_data.rsp_tagged->
+			    rsp_cond_state->rsp_type;
+			if (state != MAILIMAP_RESP_COND_STATE_OK)
+				r = MAILIMAP_ERROR_UID_FETCH;
+		}
+		mailimap_response_free(resp);
+	}
+	if (r != MAILIMAP_NO_ERROR) {
+		if (a->res != NULL)
+			mailimap_fetch_list_free(a->res);
+		a->res = NULL;
+		/* The server's words now: a later command replaces them. */
+		a->st = session_fail(s, "UID FETCH headers", r);
+		memcpy(a->err, s->err, sizeof(a->err));
+	}
+}
+
+/*
+ * Before any other command: the answer to a FETCH sent ahead is read
+ * first (and kept), or the new command would take it for its own.
+ * IMAP_FAIL if the connection failed meanwhile.
+ */
+static enum imap_status
+session_settle(struct imap_session *s)
+{
+	if (s->ahead == NULL || s->ahead->read)
+		return IMAP_OK;
+	ahead_read(s);
+	if (s->ahead->st == IMAP_FAIL) {
+		memcpy(s->err, s->ahead->err, sizeof(s->err));
+		return IMAP_FAIL;
+	}
+	return IMAP_OK;
+}
+
+/* Drops a FETCH sent ahead that nobody will use (reading its answer so
+ * the connection stays in step). */
+static void
+ahead_discard(struct imap_session *s)
+{
+	if (s->ahead == NULL)
+		return;
+	if (!s->ahead->read && !s->broken)
+		ahead_read(s);
+	if (s->ahead->res != NULL)
+		mailimap_fetch_list_free(s->ahead->res);
+	free(s->ahead);
+	s->ahead = NULL;
+}
+
+/* The answer to the FETCH sent ahead, read now if it was not yet. */
+static enum imap_status
+ahead_take(struct imap_session *s, clist **res)
+{
+	enum imap_status st;
+
+	if (!s->ahead->read)
+		ahead_read(s);
+	st = s->ahead->st;
+	*res = s->ahead->res;
+	if (st != IMAP_OK)
+		memcpy(s->err, s->ahead->err, sizeof(s->err));
+	free(s->ahead);
+	s->ahead = NULL;
+	return st;
+}
+
+/*
+ * One batch of headers: uids[0..n), then, when next is not NULL, the
+ * FETCH of next[0..nnext) is sent before this batch is handed over.
+ */
 static enum imap_status
 fetch_batch(struct imap_session *s, const uint32_t *uids, size_t n,
-    struct mailimap_fetch_type *ft, const struct imap_fetch_handler *h)
+    struct mailimap_fetch_type *ft, const uint32_t *next, size_t nnext,
+    const struct imap_fetch_handler *h)
 {
-	struct mailimap_set *set = set_from_uids(uids, n);
+	struct mailimap_set *set;
 	clist *res = NULL;
 	enum imap_status st;
 	int r;
 
-	r = mailimap_uid_fetch(s->imap, set, ft, &res);
-	mailimap_set_free(set);
-	if (r != MAILIMAP_NO_ERROR)
+	if (s->ahead != NULL) {
+		if ((st = ahead_take(s, &res)) != IMAP_OK)
+			return st;
+	} else {
+		set = set_from_uids(uids, n);
+		r = mailimap_uid_fetch(s->imap, set, ft, &res);
+		mailimap_set_free(set);
+		if (r != MAILIMAP_NO_ERROR)
+			return session_fail(s, "UID FETCH headers", r);
+	}
+	if (next != NULL && (r = ahead_send(s, next, nnext,
+	    s->caps & IMAP_CAP_CONDSTORE)) != MAILIMAP_NO_ERROR) {
+		/* Nothing of this batch is stored: the cursor stays. */
+		if (res != NULL)
+			mailimap_fetch_list_free(res);
 		return session_fail(s, "UID FETCH headers", r);
+	}
 	st = deliver(res, uids[0], uids[n - 1], true, MESSAGE_HEADER_MAX,
 	    h);
-	mailimap_fetch_list_free(res);
+	/* NULL when the answer had no FETCH (all expunged meanwhile). */
+	if (res != NULL)
+		mailimap_fetch_list_free(res);
 	return st;
 }
 
@@ -1054,18 +1228,25 @@ imap_session_fetch_headers(struct imap_session *s, uint32_t uid_from,
 		uid_from = 1;
 	if (batch == 0)
 		batch = 500;
+	if ((st = session_settle(s)) != IMAP_OK)
+		return st;
+	ahead_discard(s);
 	st = search_uids(s, uid_from, uid_to, &uids, &n);
 	if (st != IMAP_OK)
 		return st;
 	ft = fetch_type_headers(s->caps & IMAP_CAP_CONDSTORE);
 	for (i = 0; i < n && st == IMAP_OK; i += batch) {
 		size_t k = n - i < batch ? n - i : batch;
+		size_t nk = n - i - k < batch ? n - i - k : batch;
 
-		st = fetch_batch(s, uids + i, k, ft, h);
+		st = fetch_batch(s, uids + i, k, ft, nk ? uids + i + k : NULL,
+		    nk, h);
 		if (st == IMAP_OK && h->batch_end &&
 		    h->batch_end(h->ctx, uids[i + k - 1]) != 0)
 			st = IMAP_STOPPED;
 	}
+	/* Stopped early: the FETCH sent ahead is answered all the same. */
+	ahead_discard(s);
 	mailimap_fetch_type_free(ft);
 	free(uids);
 	if (st == IMAP_OK)
@@ -1085,6 +1266,8 @@ imap_session_fetch_excerpts(struct imap_session *s, const uint32_t *uids,
 
 	if (n == 0)
 		return IMAP_OK;
+	if (session_settle(s) != IMAP_OK)
+		return IMAP_FAIL;
 	if (max_bytes == 0 || max_bytes > UINT32_MAX)
 		max_bytes = MESSAGE_HEADER_MAX;
 	ft = mailimap_fetch_type_new_fetch_att_list_empty();
@@ -1131,6 +1314,8 @@ imap_session_fetch_changed_since(struct imap_session *s, uint64_t modseq,
 		session_seterr(s, "CHANGEDSINCE needs CONDSTORE and a modseq");
 		return IMAP_NO;
 	}
+	if (session_settle(s) != IMAP_OK)
+		return IMAP_FAIL;
 	ft = mailimap_fetch_type_new_fetch_att_list_empty();
 	mailimap_fetch_type_new_fetch_att_list_add(ft,
 	    mailimap_fetch_att_new_uid());
@@ -1254,6 +1439,8 @@ imap_session_idle(struct imap_session *s, int seconds, int wake_fd)
 		session_seterr(s, "server offers no IDLE");
 		return IMAP_IDLE_ERROR;
 	}
+	if (session_settle(s) != IMAP_OK)
+		return IMAP_IDLE_ERROR;
 	if (seconds < 0)
 		seconds = 0;
 	if (seconds > 28 * 60)

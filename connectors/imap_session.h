@@ -177,7 +177,10 @@ struct imap_fetch_handler {
  * (uid_to 0: up to the last message) with UID SEARCH, then fetches them
  * batch at a time with UID FETCH (UID INTERNALDATE [MODSEQ]
  * BODY.PEEK[HEADER.FIELDS (MESSAGE_HEADER_FIELDS)]).  data is the raw
- * header block, for message_parse().
+ * header block, for message_parse().  The next batch's FETCH is sent
+ * before a batch is handed over, so the server prepares it while the
+ * callbacks work; they may still use the session (fetch_excerpts()):
+ * its first command reads that answer and keeps it.
  */
 enum imap_status imap_session_fetch_headers(struct imap_session *s,
     uint32_t uid_from, uint32_t uid_to, unsigned batch,

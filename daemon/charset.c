@@ -55,35 +55,81 @@ charset_canonical(const char *label)
 	return label;
 }
 
+/* Whether b is a continuation byte within [lo, hi]. */
+static inline bool
+cont_in(unsigned char b, unsigned char lo, unsigned char hi)
+{
+	return b >= lo && b <= hi;
+}
+
+/*
+ * The well-formed sequences of Unicode's table 3-7: the second byte's
+ * range after E0, ED, F0 and F4 excludes overlong forms, surrogates and
+ * code points above U+10FFFF, so no code point is assembled.
+ */
 bool
 charset_utf8_valid(const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + len;
 
 	while (p < end) {
-		unsigned char c = *p;
+		unsigned char c;
 		size_t n;
-		uint32_t cp, min;
 
-		if (c < 0x80) {
+		/* Mail is mostly ASCII: eight bytes per test. */
+		while (end - p >= 8) {
+			uint64_t w;
+
+			memcpy(&w, p, 8);
+			if (w & UINT64_C(0x8080808080808080))
+				break;
+			p += 8;
+		}
+		if (p == end)
+			break;
+		if ((c = *p) < 0x80) {
 			p++;
 			continue;
-		} else if (c >= 0xc2 && c <= 0xdf) {
-			n = 1; cp = c & 0x1f; min = 0x80;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2; cp = c & 0x0f; min = 0x800;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3; cp = c & 0x07; min = 0x10000;
-		} else
+		}
+		/* Most CJK: E1..EC, EE, EF with any two continuations. */
+		if (c >= 0xe1 && c != 0xed && c <= 0xef && end - p >= 3 &&
+		    (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80) {
+			p += 3;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 2;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 3;
+		else
 			return false;
 		if ((size_t)(end - p) <= n)
 			return false;
-		for (size_t i = 1; i <= n; i++) {
-			if ((p[i] & 0xc0) != 0x80)
+		switch (c) {
+		case 0xe0:
+			if (!cont_in(p[1], 0xa0, 0xbf))
 				return false;
-			cp = (cp << 6) | (p[i] & 0x3f);
+			break;
+		case 0xed:
+			if (!cont_in(p[1], 0x80, 0x9f))
+				return false;
+			break;
+		case 0xf0:
+			if (!cont_in(p[1], 0x90, 0xbf))
+				return false;
+			break;
+		case 0xf4:
+			if (!cont_in(p[1], 0x80, 0x8f))
+				return false;
+			break;
+		default:
+			if (!cont_in(p[1], 0x80, 0xbf))
+				return false;
 		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		if ((n >= 2 && !cont_in(p[2], 0x80, 0xbf)) ||
+		    (n == 3 && !cont_in(p[3], 0x80, 0xbf)))
 			return false;
 		p += n + 1;
 	}
@@ -287,6 +333,22 @@ charset_utf8_repair(const char *s, size_t len, char *out)
 	return o;
 }
 
+/* Removes the NUL bytes of s[0..len); returns the length left. */
+static size_t
+charset_drop_nul(char *s, size_t len)
+{
+	char *nul = memchr(s, '\0', len);
+	size_t o;
+
+	if (nul == NULL)
+		return len;
+	o = (size_t)(nul - s);
+	for (size_t i = o + 1; i < len; i++)
+		if (s[i] != '\0')
+			s[o++] = s[i];
+	return o;
+}
+
 char *
 charset_to_utf8(const char *charset, const char *s, size_t len, size_t cap,
     bool *truncated)
@@ -311,12 +373,16 @@ charset_to_utf8(const char *charset, const char *s, size_t len, size_t cap,
 	if (n < 0)
 		n = 0;
 	/* Drop NULs; then make sure, whatever iconv did, it is UTF-8. */
-	for (ssize_t i = 0; i < n; i++)
-		if (out[i] != '\0')
-			out[o++] = out[i];
-	clean = xmalloc(o * 3 + 1);
-	o = charset_utf8_repair(out, o, clean);
-	free(out);
+	o = charset_drop_nul(out, (size_t)n);
+	if (o < len * 4 + 4 && charset_utf8_valid(out, o))
+		/* Nearly always: the repair would copy it unchanged (and
+		 * there is room for the NUL). */
+		clean = out;
+	else {
+		clean = xmalloc(o * 3 + 1);
+		o = charset_utf8_repair(out, o, clean);
+		free(out);
+	}
 	keep = charset_utf8_prefix(clean, o, cap);
 	if (truncated)
 		*truncated = keep < o;

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,14 +49,52 @@ store_errmsg(struct store *st)
 
 /* ---- statements ---- */
 
+/*
+ * The cache is an open-addressing hash table keyed by the SQL string's
+ * address (capcache slots, a power of two, at most half full; sql NULL:
+ * free).  A linear scan of the 100-odd statements an ingest uses cost
+ * more than some of the statements themselves.
+ */
+static size_t
+store_stmt_slot(const struct store *st, const char *sql)
+{
+	uintptr_t h = (uintptr_t)sql;
+	size_t i;
+
+	/* Pointer bits mixed so neighbouring strings spread out. */
+	h ^= h >> 17;
+	h *= (uintptr_t)0x9e3779b97f4a7c15ULL;
+	h ^= h >> 29;
+	for (i = h & (st->capcache - 1); st->cache[i].sql != NULL &&
+	    st->cache[i].sql != sql; i = (i + 1) & (st->capcache - 1))
+		;
+	return i;
+}
+
+static void
+store_stmt_grow(struct store *st)
+{
+	struct store_cached *old = st->cache;
+	size_t oldcap = st->capcache;
+
+	st->capcache = oldcap ? oldcap * 2 : 64;
+	st->cache = xcalloc(st->capcache, sizeof(*st->cache));
+	for (size_t i = 0; i < oldcap; i++)
+		if (old[i].sql != NULL)
+			st->cache[store_stmt_slot(st, old[i].sql)] = old[i];
+	free(old);
+}
+
 sqlite3_stmt *
 store_stmt(struct store *st, const char *sql)
 {
 	sqlite3_stmt *stmt;
+	size_t i;
 	int rc;
 
-	for (size_t i = 0; i < st->ncache; i++) {
-		if (st->cache[i].sql == sql) {
+	if (st->capcache > 0) {
+		i = store_stmt_slot(st, sql);
+		if (st->cache[i].sql != NULL) {
 			stmt = st->cache[i].stmt;
 			sqlite3_reset(stmt);
 			sqlite3_clear_bindings(stmt);
@@ -68,13 +107,11 @@ store_stmt(struct store *st, const char *sql)
 		store_fail(st, rc, "prepare");
 		return NULL;
 	}
-	if (st->ncache == st->capcache) {
-		st->capcache = st->capcache ? st->capcache * 2 : 32;
-		st->cache = xreallocarray(st->cache, st->capcache,
-		    sizeof(*st->cache));
-	}
-	st->cache[st->ncache].sql = sql;
-	st->cache[st->ncache].stmt = stmt;
+	if ((st->ncache + 1) * 2 > st->capcache)
+		store_stmt_grow(st);
+	i = store_stmt_slot(st, sql);
+	st->cache[i].sql = sql;
+	st->cache[i].stmt = stmt;
 	st->ncache++;
 	return stmt;
 }
@@ -402,8 +439,9 @@ store_close(struct store *st)
 {
 	if (st == NULL)
 		return;
-	for (size_t i = 0; i < st->ncache; i++)
-		sqlite3_finalize(st->cache[i].stmt);
+	for (size_t i = 0; i < st->capcache; i++)
+		if (st->cache[i].sql != NULL)
+			sqlite3_finalize(st->cache[i].stmt);
 	free(st->cache);
 	/* Every statement is finalized, so this closes for sure. */
 	sqlite3_close(st->db);
