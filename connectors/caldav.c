@@ -1731,7 +1731,8 @@ caldav_new(struct connector_ctx *ctx)
 	/* A calendar's first sync is a bulk insert into random places of
 	 * the event, attendee and link indexes, like a mail ingest: with
 	 * SQLite's default 2 MiB cache it re-read and spilled pages. */
-	if (store_message_ingest_setup(ctx->store) != STORE_OK)
+	if (store_bulk_setup(ctx->store, STORE_MESSAGE_INGEST_CACHE_KIB) !=
+	    STORE_OK)
 		log_warnx("caldav account=%s: store setup: %s", cd->account,
 		    store_errmsg(ctx->store));
 	cd->tz = ctx->cfg->timezone ? ctx->cfg->timezone : "UTC";

@@ -1021,7 +1021,8 @@ sync_new(struct connector_ctx *ctx)
 	y->lk = linker_new(ctx->cfg);
 	y->ri = referral_ingest_new(ctx->store, ctx->cfg, y->lk);
 	store_message_lookup(ctx->store, &y->lu);
-	if (store_message_ingest_setup(ctx->store) != STORE_OK)
+	if (store_bulk_setup(ctx->store, STORE_MESSAGE_INGEST_CACHE_KIB) !=
+	    STORE_OK)
 		log_warnx("imap account=%s: store setup: %s", acct_name(y),
 		    store_errmsg(ctx->store));
 	return y;

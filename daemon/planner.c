@@ -650,7 +650,7 @@ plan_newsletter_issue(struct planner *p, const struct template *t,
 	/* Thousands of new rows and tokens: a bigger cache (store_outbox.h),
 	 * which a planner that plans a few rows a minute does without. */
 	if (a->n > nhave + PLAN_BULK_ROWS &&
-	    store_outbox_bulk_setup(p->st) != STORE_OK)
+	    store_bulk_setup(p->st, STORE_OUTBOX_BULK_CACHE_KIB) != STORE_OK)
 		log_warnx("planner: %s", store_errmsg(p->st));
 	plan_clean(aud, sizeof(aud), t->audience ? t->audience : "all");
 	snprintf(reason, sizeof(reason), "newsletter issue %s to audience "

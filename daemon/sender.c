@@ -1382,7 +1382,7 @@ sender_dry_pass(struct sender_worker *w)
 	int rc;
 
 	/* A bigger cache for this connection (store_outbox.h). */
-	if (store_outbox_bulk_setup(w->st) != STORE_OK)
+	if (store_bulk_setup(w->st, STORE_OUTBOX_BULK_CACHE_KIB) != STORE_OK)
 		log_warnx("sender account=%s: %s", w->account,
 		    store_errmsg(w->st));
 	rows = xcalloc(SENDER_DRY_BATCH, sizeof(*rows));

@@ -41,6 +41,15 @@ struct store;
  */
 int store_open(const char *path, struct store **out, char *err, size_t errlen);
 void store_close(struct store *st);
+
+/*
+ * Sizes st's page cache (cache_kib) and makes its WAL checkpoints rarer,
+ * for a connection that writes in bulk: an initial mail or calendar sync,
+ * a newsletter's planning or dry run.  Changes no data and no durability.
+ * Not for connections that touch a row at a time (each sending thread
+ * would grow a cache of its own).
+ */
+int store_bulk_setup(struct store *st, int cache_kib);
 const char *store_errmsg(struct store *st);
 /* The database's schema version (PRAGMA user_version). */
 int store_version(struct store *st);

@@ -15,9 +15,6 @@
 #include "strbuf.h"
 #include "xmalloc.h"
 
-#define STORE_STR_(x)	#x
-#define STORE_STR(x)	STORE_STR_(x)
-
 /* Bytes of the first text kept as a snippet: enough for a timeline line. */
 #define SNIPPET_MAX	512
 
@@ -127,39 +124,6 @@ store_message_lookup(struct store *st, struct linker_lookup *lu)
 	lu->by_address = lookup_address;
 	lu->by_message_id = lookup_message_id;
 	lu->by_domain = lookup_domain;
-}
-
-/* ---- ingest: the connection ---- */
-
-/*
- * A mail ingest inserts into indexes keyed at random (dedupe key,
- * Message-ID, In-Reply-To, date, author, participant address), so each
- * message touches a different page of each.  With SQLite's default 2 MiB
- * cache an initial sync of 100,000 messages re-read those pages from the
- * file for every insert and spilled dirty ones to the WAL mid-batch; the
- * bigger cache keeps the hot index pages.  Checkpoints (which copy every
- * page written since the last one back to the database file and sync
- * it) are made rarer for the same reason: a page rewritten by ten
- * batches is copied once, not ten times.  Durability is unchanged: each
- * commit is still in the WAL (synchronous = NORMAL).
- */
-#define INGEST_CACHE_KIB	STORE_MESSAGE_INGEST_CACHE_KIB
-#define INGEST_CHECKPOINT_PAGES	8000
-
-static const char SQL_INGEST_CACHE[] =
-    "PRAGMA cache_size = -" STORE_STR(INGEST_CACHE_KIB);
-
-int
-store_message_ingest_setup(struct store *st)
-{
-	sqlite3_stmt *stmt = store_stmt(st, SQL_INGEST_CACHE);
-
-	if (stmt == NULL)
-		return STORE_ERROR;
-	if (store_exec(st, stmt, "cache size") != STORE_OK)
-		return STORE_ERROR;
-	sqlite3_wal_autocheckpoint(st->db, INGEST_CHECKPOINT_PAGES);
-	return STORE_OK;
 }
 
 /* ---- ingest: the message row ---- */

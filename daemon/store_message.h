@@ -64,15 +64,9 @@ void store_message_lookup(struct store *st, struct linker_lookup *lu);
 
 /* ---- ingest ---- */
 
-/* KiB of page cache a connection that ingests mail keeps. */
+/* KiB of page cache a connector's connection keeps (store_bulk_setup):
+ * at 16 MiB the peak RSS of a 100k-message ingest came near 50 MB. */
 #define STORE_MESSAGE_INGEST_CACHE_KIB	10240
-
-/*
- * Sizes st's page cache (STORE_MESSAGE_INGEST_CACHE_KIB) and WAL
- * checkpoints for bulk mail ingest; call once on a connector's own
- * connection.  Changes no data and no durability.
- */
-int store_message_ingest_setup(struct store *st);
 
 struct store_message_in {
 	const char			*account;	/* config name */

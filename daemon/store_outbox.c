@@ -508,35 +508,3 @@ store_outbox_ref_get(struct store *st, const char *ref_kind, int64_t ref_id,
 	return STORE_OK;
 }
 
-/* ---- a connection for bulk work ---- */
-
-/*
- * Planning a newsletter makes each recipient an unsubscribe token, whose
- * key is random: every token lands on a different page of
- * unsubscribe_tokens.  With SQLite's default 2 MiB cache, 100,000 of
- * them spilled dirty pages mid-transaction and read them back from the
- * file (bench/send: 14% of planning in sqlite3PcacheFetchStress), and a
- * dry run re-read a page per row (104,000 pread for 100,000 rows).  The
- * bigger cache keeps them; rarer checkpoints copy a page rewritten by
- * many batches once.  Durability is unchanged: every commit is still in
- * the WAL (synchronous = NORMAL).
- */
-#define BULK_CHECKPOINT_PAGES	8000
-#define OUTBOX_STR_(x)	#x
-#define OUTBOX_STR(x)	OUTBOX_STR_(x)
-
-static const char SQL_BULK_CACHE[] =
-    "PRAGMA cache_size = -" OUTBOX_STR(STORE_OUTBOX_BULK_CACHE_KIB);
-
-int
-store_outbox_bulk_setup(struct store *st)
-{
-	sqlite3_stmt *stmt = store_stmt(st, SQL_BULK_CACHE);
-
-	if (stmt == NULL)
-		return STORE_ERROR;
-	if (store_exec(st, stmt, "cache size") != STORE_OK)
-		return STORE_ERROR;
-	sqlite3_wal_autocheckpoint(st->db, BULK_CHECKPOINT_PAGES);
-	return STORE_OK;
-}

@@ -89,14 +89,9 @@ int store_outbox_due_batch(struct store *st, int64_t now, size_t max,
 int store_outbox_dry_sent(struct store *st, int64_t id, const char *account,
     int64_t at, const char *message_id, const char *recipient);
 
-/*
- * Sizes the page cache (STORE_OUTBOX_BULK_CACHE_KIB) and WAL checkpoints
- * of a connection that plans or renders a whole newsletter at once (the
- * planner's, a dry run's): see store_outbox.c.  Not for the sending
- * threads, which touch a row at a time: each would grow its own cache.
- */
+/* KiB of page cache for a connection that plans or renders a whole
+ * newsletter at once (the planner's, a dry run's): store_bulk_setup. */
 #define STORE_OUTBOX_BULK_CACHE_KIB	16384
-int store_outbox_bulk_setup(struct store *st);
 /* Back to planned, retried at next_attempt (a 4xx, over budget, quiet
  * hours); attempts counts only server refusals (count_attempt). */
 int store_outbox_defer(struct store *st, int64_t id, int64_t next_attempt,

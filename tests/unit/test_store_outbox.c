@@ -386,7 +386,8 @@ test_dry_batch(void)
 	ok(n == 1 && rows[0].id == ids[2], "the ended rows are gone from it");
 	for (size_t i = 0; i < n; i++)
 		outbox_row_clear(&rows[i]);
-	is_int(store_outbox_bulk_setup(st), STORE_OK, "bulk cache set");
+	is_int(store_bulk_setup(st, STORE_OUTBOX_BULK_CACHE_KIB), STORE_OK,
+	    "bulk cache set");
 
 	/* The planner's tokens: made once, never replaced. */
 	is_int(store_unsubscribe_token_ensure(st, kim, now), STORE_OK,
