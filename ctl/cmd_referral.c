@@ -797,26 +797,12 @@ static int
 ref_id_args(struct ctl *ctl, int argc, char **argv, const char *help,
     int64_t *id, bool *helped)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	char *end;
-	int opt;
+	int rc;
 
-	optind = 0;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if (opt == 'h') {
-			*helped = true;
-			return ctl_help(ctl->cmd, "ID [--json]", help);
-		}
-		if (opt == 'j')
-			ctl->json = true;
-		else
-			return ctl_getopt_error(ctl, argv, opt);
-	}
+	if ((rc = ctl_json_args(ctl, argc, argv, "ID [--json]", help,
+	    helped)) != CTL_OK || *helped)
+		return rc;
 	if (optind != argc - 1)
 		return ctl_usage(ctl, "one referral id is needed");
 	*id = strtoll(argv[optind], &end, 10);

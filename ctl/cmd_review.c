@@ -86,24 +86,11 @@ static const char review_list_help[] =
 static int
 review_list_args(struct ctl *ctl, int argc, char **argv, bool *helped)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int opt;
+	int rc;
 
-	optind = 0;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if (opt == 'h') {
-			*helped = true;
-			return ctl_help(ctl->cmd, "[--json]", review_list_help);
-		}
-		if (opt != 'j')
-			return ctl_getopt_error(ctl, argv, opt);
-		ctl->json = true;
-	}
+	if ((rc = ctl_json_args(ctl, argc, argv, "[--json]", review_list_help,
+	    helped)) != CTL_OK || *helped)
+		return rc;
 	if (optind != argc)
 		return ctl_usage(ctl, "unexpected argument '%s'", argv[optind]);
 	return CTL_OK;
@@ -150,27 +137,14 @@ static int
 review_id_args(struct ctl *ctl, int argc, char **argv, const char *help,
     int64_t *id, bool *helped)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *arg;
 	char *end;
 	long long v;
-	int opt;
+	int rc;
 
-	optind = 0;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if (opt == 'h') {
-			*helped = true;
-			return ctl_help(ctl->cmd, "ID [--json]", help);
-		}
-		if (opt != 'j')
-			return ctl_getopt_error(ctl, argv, opt);
-		ctl->json = true;
-	}
+	if ((rc = ctl_json_args(ctl, argc, argv, "ID [--json]", help,
+	    helped)) != CTL_OK || *helped)
+		return rc;
 	if (optind != argc - 1)
 		return ctl_usage(ctl, "one review id is needed");
 	arg = argv[optind] + (argv[optind][0] == '#');

@@ -191,24 +191,11 @@ static int
 sale_list_args(struct ctl *ctl, int argc, char **argv, const char **addr,
     bool *helped)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int opt;
+	int rc;
 
-	optind = 0;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if (opt == 'h') {
-			*helped = true;
-			return ctl_help(ctl->cmd, "[ADDR] [--json]", sale_list_help);
-		}
-		if (opt != 'j')
-			return ctl_getopt_error(ctl, argv, opt);
-		ctl->json = true;
-	}
+	if ((rc = ctl_json_args(ctl, argc, argv, "[ADDR] [--json]", sale_list_help,
+	    helped)) != CTL_OK || *helped)
+		return rc;
 	if (argc - optind > 1)
 		return ctl_usage(ctl, "unexpected argument '%s'", argv[optind + 1]);
 	*addr = optind < argc ? argv[optind] : NULL;

@@ -28,28 +28,11 @@ static const char unsubscribe_help[] =
 static int
 unsubscribe_args(struct ctl *ctl, int argc, char **argv, bool *helped)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int opt;
+	int rc;
 
-	optind = 0;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'h':
-			*helped = true;
-			return ctl_help("unsubscribe", "TOKEN [--json]",
-			    unsubscribe_help);
-		case 'j':
-			ctl->json = true;
-			break;
-		default:
-			return ctl_getopt_error(ctl, argv, opt);
-		}
-	}
+	if ((rc = ctl_json_args(ctl, argc, argv, "TOKEN [--json]", unsubscribe_help,
+	    helped)) != CTL_OK || *helped)
+		return rc;
 	if (optind != argc - 1)
 		return ctl_usage(ctl, "needs one TOKEN");
 	return CTL_OK;

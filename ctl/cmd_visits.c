@@ -47,24 +47,11 @@ static const char visits_help[] =
 static int
 visits_args(struct ctl *ctl, int argc, char **argv, bool *helped)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int opt;
+	int rc;
 
-	optind = 0;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if (opt == 'h') {
-			*helped = true;
-			return ctl_help("visits", "[--json]", visits_help);
-		}
-		if (opt != 'j')
-			return ctl_getopt_error(ctl, argv, opt);
-		ctl->json = true;
-	}
+	if ((rc = ctl_json_args(ctl, argc, argv, "[--json]", visits_help,
+	    helped)) != CTL_OK || *helped)
+		return rc;
 	if (optind != argc)
 		return ctl_usage(ctl, "unexpected argument '%s'", argv[optind]);
 	return CTL_OK;

@@ -70,6 +70,31 @@ ctl_getopt_error(struct ctl *ctl, char **argv, int opt)
 }
 
 int
+ctl_json_args(struct ctl *ctl, int argc, char **argv, const char *synopsis,
+    const char *help, bool *helped)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int opt;
+
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		if (opt == 'h') {
+			*helped = true;
+			return ctl_help(ctl->cmd, synopsis, help);
+		}
+		if (opt != 'j')
+			return ctl_getopt_error(ctl, argv, opt);
+		ctl->json = true;
+	}
+	return CTL_OK;
+}
+
+int
 ctl_help(const char *name, const char *synopsis, const char *body)
 {
 	printf("Usage: rapportctl %s%s%s\n", name, *synopsis ? " " : "", synopsis);

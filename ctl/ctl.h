@@ -75,6 +75,13 @@ int ctl_getopt_error(struct ctl *ctl, char **argv, int opt);
 /* Prints help (stdout) for a command: "Usage: rapportctl NAME SYNOPSIS"
  * and body. */
 int ctl_help(const char *name, const char *synopsis, const char *body);
+/*
+ * Parses the options of a command whose only option is --json (and
+ * --help, which prints "Usage: rapportctl CMD SYNOPSIS" and help, and sets
+ * *helped).  The positional arguments are left from argv[optind] on.
+ */
+int ctl_json_args(struct ctl *ctl, int argc, char **argv,
+    const char *synopsis, const char *help, bool *helped);
 /* Runs the member of a family named by argv[1]. */
 int ctl_dispatch(struct ctl *ctl, const char *family, const struct ctl_cmd *cmds,
     const char *body, int argc, char **argv);
