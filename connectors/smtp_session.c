@@ -1044,12 +1044,16 @@ reply_set(struct smtp_reply *r, enum smtp_status st, int code,
 static enum smtp_status
 reply_server(struct smtp_session *s, struct smtp_reply *r, const char *step)
 {
+	enum smtp_status st;
+
 	if (s->code == 0)
 		return reply_set(r, SMTP_CONNECTION, 0, "%s: %s", step,
 		    s->text[0] ? s->text : "connection lost");
+	st = reply_set(r, status_of(s->code), s->code, "%s", s->text);
+	/* Only now: killing the session overwrites the server's words. */
 	if (s->code == 421)
 		session_kill(s, "server closing (421)");
-	return reply_set(r, status_of(s->code), s->code, "%s", s->text);
+	return st;
 }
 
 static bool

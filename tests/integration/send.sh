@@ -386,6 +386,34 @@ r_nl2=$(plan "$nlyes" newsletter news 2030-02)
 run_once 2026-12-05T11:00:00Z "$conf"
 tap_is "the next newsletter to them is skipped" "$(field "$r_nl2" "state || ' ' || reason")" "skipped no newsletter consent"
 
+# ---- the end of data refused, with another row due: a 5xx, a 4xx or a
+# 421 ends only its own row (a 'sent' would share the next claim's
+# commit; a refusal has its own), and the next row goes at its first
+# attempt (after a 421, over a new connection), with the server's words
+# kept.
+verdict() {	# RULE...: two rows, the first message answered RULE
+	local a b before=$(smtp_sink_count)
+	a=$(plan "$anna" follow-up hello "verdict:$1:a" "$(at 2026-12-05T09:00:00Z)")
+	b=$(plan "$anna" follow-up hello "verdict:$1:b" "$(at 2026-12-05T09:00:00Z)")
+	smtp_sink_fail 1 "$@"
+	RAPPORT_NOW=2026-12-05T12:00:00Z "$RAPPORTD" -c "$conf" --once -T smtp \
+	    >"$W/verdict.log" 2>&1
+	smtp_sink_ok
+	v_a=$(field "$a" "state || ' ' || attempts || ' ' || reason")
+	v_b=$(field "$b" "state || ' ' || attempts")
+	v_n=$(($(smtp_sink_count) - before))
+	v_c=$(grep -c 'sender account=default: connected' "$W/verdict.log")
+}
+verdict 554 5.6.0 content refused
+tap_like "5xx at the end of data: that row failed" "$v_a" '^failed 0 554 5\.6\.0 content refused'
+tap_is "... the next row sent at once" "$v_b $v_n $v_c" "sent 0 1 1"
+verdict 451 4.3.0 later
+tap_like "4xx at the end of data: that row deferred" "$v_a" '^planned 1 451 4\.3\.0 later'
+tap_is "... the next row sent at once" "$v_b $v_n $v_c" "sent 0 1 1"
+verdict 421 4.4.2 closing
+tap_like "421 at the end of data: that row deferred" "$v_a" '^planned 1 421 4\.4\.2 closing'
+tap_is "... the next row sent at once, over a new connection" "$v_b $v_n $v_c" "sent 0 1 2"
+
 # ---- the log never shows a message body
 tap_not "rapportd logged no failure" grep -q 'pass failed' "$W/rapportd.log"
 tap_done
