@@ -1022,18 +1022,45 @@ part_decode(const char *cte, const char *p, size_t len, size_t *outlen)
 	return out;
 }
 
+/* Whether any of the eight bytes in w is a control byte (< 0x20) or DEL:
+ * the bytes text_tidy() may change. */
+static bool
+tidy_word_special(uint64_t w)
+{
+	const uint64_t ones = UINT64_C(0x0101010101010101);
+	const uint64_t highs = UINT64_C(0x8080808080808080);
+	uint64_t del = w ^ (ones * 0x7f);
+
+	return (((w - ones * 0x20) & ~w) | ((del - ones) & ~del)) & highs;
+}
+
 /* CRLF to LF, other control characters (but tab) to spaces. */
 static void
 text_tidy(char *s)
 {
-	char *o = s;
+	char *o = s, *p = s, *end = s + strlen(s);
 
-	for (char *p = s; *p; p++) {
-		unsigned char c = (unsigned char)*p;
+	while (p < end) {
+		unsigned char c;
 
-		if (c >= 0x20 && c != 0x7f)	/* nearly every byte */
+		/* Nearly every byte stays: eight at a time while they do. */
+		while (end - p >= 8) {
+			uint64_t w;
+
+			memcpy(&w, p, 8);
+			if (tidy_word_special(w))
+				break;
+			if (o != p)
+				memmove(o, p, 8);
+			o += 8;
+			p += 8;
+		}
+		if (p == end)
+			break;
+		c = (unsigned char)*p++;
+		if (c >= 0x20 && c != 0x7f)
 			*o++ = (char)c;
-		else if (c == '\r' && p[1] == '\n')
+		else if (c == '\r' && *p == '\n')
 			continue;
 		else if (c == '\n' || c == '\t')
 			*o++ = (char)c;

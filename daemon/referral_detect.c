@@ -643,6 +643,7 @@ struct text {
 
 static uint16_t pair_start[PAIR_BUCKETS + 1];
 static uint16_t pair_phrase[NPHRASES];
+static uint16_t phrase_len[NPHRASES];	/* strlen(phrases[i].text) */
 static pthread_once_t pair_once = PTHREAD_ONCE_INIT;
 
 static unsigned
@@ -656,6 +657,8 @@ pair_index_build(void)
 {
 	size_t n = 0;
 
+	for (size_t i = 0; i < NPHRASES; i++)
+		phrase_len[i] = (uint16_t)strlen(phrases[i].text);
 	for (unsigned h = 0; h < PAIR_BUCKETS; h++) {
 		pair_start[h] = (uint16_t)n;
 		for (size_t i = 0; i < NPHRASES; i++) {
@@ -688,13 +691,15 @@ text_hits_build(struct text *t)
 
 		for (size_t k = pair_start[h]; k < pair_start[h + 1]; k++) {
 			const char *pt = phrases[pair_phrase[k]].text;
-			size_t pl;
+			size_t pl = phrase_len[pair_phrase[k]];
 
+			/* Hangul syllables share their first two bytes by
+			 * the dozen: the third tells most apart. */
 			if ((unsigned char)pt[0] != lo[p] ||
-			    (unsigned char)pt[1] != lo[p + 1])
-				continue;
-			pl = strlen(pt);
-			if (pl > t->len - p || memcmp(lo + p, pt, pl) != 0)
+			    (unsigned char)pt[1] != lo[p + 1] ||
+			    pl > t->len - p ||
+			    (pl > 2 && (unsigned char)pt[2] != lo[p + 2]) ||
+			    (pl > 3 && memcmp(lo + p + 3, pt + 3, pl - 3) != 0))
 				continue;
 			if (n == cap) {
 				cap = cap ? cap * 2 : 16;
@@ -742,6 +747,7 @@ line_starts_quote(const char *p, size_t n)
 	};
 	static const char *const tails[] = { "wrote:", "작성:", "写道:",
 	    "写道：", "寫道：", "寫道:" };
+	int c;
 
 	while (n > 0 && (*p == ' ' || *p == '\t')) {
 		p++;
@@ -749,12 +755,21 @@ line_starts_quote(const char *p, size_t n)
 	}
 	while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\r'))
 		n--;
-	if (n > 0 && *p == '>')
+	if (n == 0)
+		return false;
+	if (*p == '>')
 		return true;
-	for (size_t i = 0; i < sizeof(heads) / sizeof(*heads); i++)
-		if (n >= strlen(heads[i]) &&
-		    strncasecmp(p, heads[i], strlen(heads[i])) == 0)
-			return true;
+	/* Most lines neither start as a head nor end as a tail does: the
+	 * heads' first bytes (folded) and the tails' last bytes ("：" ends
+	 * in 0x9a) rule them out before any comparison. */
+	c = tolower((unsigned char)*p);
+	if (c == '-' || c == 'f' || c == 's' || c == 0xeb || c == 0xe5)
+		for (size_t i = 0; i < sizeof(heads) / sizeof(*heads); i++)
+			if (n >= strlen(heads[i]) &&
+			    strncasecmp(p, heads[i], strlen(heads[i])) == 0)
+				return true;
+	if (p[n - 1] != ':' && p[n - 1] != '\x9a')
+		return false;
 	for (size_t i = 0; i < sizeof(tails) / sizeof(*tails); i++) {
 		size_t t = strlen(tails[i]);
 
@@ -762,6 +777,32 @@ line_starts_quote(const char *p, size_t n)
 			return true;
 	}
 	return false;
+}
+
+/*
+ * n bytes of src to dst with A-Z lowered: tolower() of the C locale,
+ * which rapport never leaves, eight bytes at a time.  A byte's low seven
+ * bits plus 0x3f reach 0x80 from 'A' on, plus 0x25 from past 'Z' on; a
+ * byte with its high bit set is no letter.
+ */
+static void
+ascii_lower(char *dst, const char *src, size_t n)
+{
+	const uint64_t ones = UINT64_C(0x0101010101010101);
+	const uint64_t highs = ones * 0x80;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w, low7;
+
+		memcpy(&w, src + i, 8);
+		low7 = w & ~highs;
+		w |= (((low7 + ones * 0x3f) & ~(low7 + ones * 0x25) & ~w) &
+		    highs) >> 2;
+		memcpy(dst + i, &w, 8);
+	}
+	for (; i < n; i++)
+		dst[i] = (char)tolower((unsigned char)src[i]);
 }
 
 static void
@@ -787,9 +828,8 @@ text_build(const struct message *m, struct text *t)
 	t->hit_start = NULL;
 	t->hit_pos = NULL;
 	t->s = strbuf_detach(&sb);
-	t->lower = xstrdup(t->s);
-	for (size_t i = 0; i < t->len; i++)
-		t->lower[i] = (char)tolower((unsigned char)t->lower[i]);
+	t->lower = xmalloc(t->len + 1);
+	ascii_lower(t->lower, t->s, t->len + 1);
 }
 
 static void

@@ -133,10 +133,34 @@ referral_fold(const char *s, size_t len)
 static const char SQL_BY_FOLDED_NAME[] =
     "SELECT id FROM customers WHERE replace(lower(name), ' ', '') = ?1"
     " ORDER BY id";
-/* A superset of the partial matches; referral_partial() decides. */
+/*
+ * The partial matches, a superset of them rather: referral_partial()
+ * decides.  The OR's terms are the expressions of schema version 11's
+ * indexes, written exactly as there, so that none of them scans the
+ * customers; they select every name referral_partial() can accept.  The
+ * instr() term is the lookup's former whole condition: it keeps the
+ * answer what it was for a name that is not valid UTF-8, whose characters
+ * SQLite may count differently from the bytes the C code cuts at.
+ */
 static const char SQL_BY_NAME_PART[] =
-    "SELECT id, name FROM customers"
-    " WHERE instr(replace(lower(name), ' ', ''), ?1) > 0 ORDER BY id";
+    "SELECT id, name FROM customers WHERE"
+    " (lower(substr(CAST(ltrim(name, ' ') AS BLOB), 1,"
+    " instr(CAST(ltrim(name, ' ') AS BLOB), x'20') - 1)) = ?1"
+    " OR lower(substr(CAST(name AS BLOB), length(CAST(rtrim(name, x'"
+    "0102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F21"
+    "22232425262728292A2B2C2D2E2F303132333435363738393A3B3C3D3E3F4041"
+    "42434445464748494A4B4C4D4E4F505152535455565758595A5B5C5D5E5F6061"
+    "62636465666768696A6B6C6D6E6F707172737475767778797A7B7C7D7E7F8081"
+    "82838485868788898A8B8C8D8E8F909192939495969798999A9B9C9D9E9FA0A1"
+    "A2A3A4A5A6A7A8A9AAABACADAEAFB0B1B2B3B4B5B6B7B8B9BABBBCBDBEBFC0C1"
+    "C2C3C4C5C6C7C8C9CACBCCCDCECFD0D1D2D3D4D5D6D7D8D9DADBDCDDDEDFE0E1"
+    "E2E3E4E5E6E7E8E9EAEBECEDEEEFF0F1F2F3F4F5F6F7F8F9FAFBFCFDFEFF"
+    "') AS BLOB)) + 1)) = ?1"
+    " OR CASE WHEN CAST(ltrim(name, ' ') AS BLOB) >= x'E0' THEN"
+    " replace(lower(substr(CAST(ltrim(name, ' ') AS BLOB),"
+    " CASE WHEN CAST(ltrim(name, ' ') AS BLOB) >= x'F0' THEN 5 ELSE 4 END)),"
+    " ' ', '') END = ?1)"
+    " AND instr(replace(lower(name), ' ', ''), ?1) > 0 ORDER BY id";
 
 static bool
 referral_fold_eq(const char *part, size_t len, const char *folded)

@@ -10,6 +10,11 @@
  * ids were already forgotten keeps the highest id it can still see (in
  * use, or in a visit UID), new customers get ids above it, and the
  * rebuilt outbox keeps every row, index and the state check.
+ *
+ * And of version 11: a database made by version 10 gets the indexes of
+ * the referral rules' partial name lookup, which then scans no customer
+ * and finds what it found before, and keeps finding it through inserts,
+ * edits and renames, raw SQL included.
  */
 #include <sqlite3.h>
 #include <stdio.h>
@@ -20,6 +25,7 @@
 #include "store.h"
 #include "store_int.h"
 #include "store_message.h"
+#include "store_referral.h"
 #include "tap.h"
 #include "testdb.h"
 #include "xmalloc.h"
@@ -369,6 +375,111 @@ test_v10_behaviour(void)
 	    "a forget still takes the customer's outbox rows");
 }
 
+/* Version 10's customers: a given name shared by two, a Korean name
+ * written whole, and one led by a four-byte character. */
+static const char v10_rows[] =
+"INSERT INTO customers (id, name, created_at, updated_at) VALUES"
+"  (1, 'Anna Schmidt', 1, 1), (2, ' anna  LEE', 1, 1),"
+"  (3, '김민준', 1, 1), (4, '𠮷田花子', 1, 1), (5, 'Kim Yuna ', 1, 1);";
+
+/* The ids the partial lookup gives for name, as "1 2" ("-" for none,
+ * "exact " before them when it is an exact match). */
+static const char *
+by_name(const char *name)
+{
+	static char buf[64];
+	int64_t ids[4];
+	size_t n = 0, len;
+	bool exact = false;
+
+	if (store_referral_customers_by_name(tdb.st, name, ids, 4, &n,
+	    &exact) != STORE_OK)
+		return "error";
+	snprintf(buf, sizeof(buf), "%s%s", exact ? "exact " : "",
+	    n == 0 ? "-" : "");
+	for (size_t i = 0; i < n && i < 4; i++) {
+		len = strlen(buf);
+		snprintf(buf + len, sizeof(buf) - len, "%s%lld",
+		    i > 0 ? " " : "", (long long)ids[i]);
+	}
+	return buf;
+}
+
+/* The store's prepared lookup of partial names, once it has run. */
+static sqlite3_stmt *
+part_stmt(void)
+{
+	sqlite3_stmt *stmt = NULL;
+
+	while ((stmt = sqlite3_next_stmt(tdb.st->db, stmt)) != NULL)
+		if (strstr(sqlite3_sql(stmt), "SELECT id, name FROM customers")
+		    != NULL)
+			return stmt;
+	printf("Bail out! the partial name lookup is not prepared\n");
+	exit(1);
+}
+
+static void
+test_v11_migrated(void)
+{
+	char buf[64];
+
+	is_int(store_version(tdb.st), store_schema_version,
+	    "a version 10 database migrates to the current version");
+	is_int(count("SELECT count(*) FROM sqlite_master WHERE type = 'index'"
+	    " AND tbl_name = 'customers' AND name IN"
+	    " ('customers_by_first_word', 'customers_by_last_word',"
+	    " 'customers_by_given_name')"), 3, "the name part indexes are made");
+	is_int(count("SELECT count(*) FROM customers"), 5,
+	    "every customer kept");
+	is_str(testdb_str(&tdb, "PRAGMA integrity_check", buf, sizeof(buf)),
+	    "ok", "integrity check");
+}
+
+static void
+test_v11_lookups(void)
+{
+	struct customer c;
+	sqlite3_stmt *stmt;
+	bool changed = false;
+	int64_t id;
+
+	is_str(by_name("Schmidt"), "1", "a surname alone");
+	is_str(by_name("ANNA"), "1 2", "a given name two share, by id");
+	is_str(by_name("lee"), "2", "spaces around a name do not count");
+	is_str(by_name("민준"), "3", "a Korean given name");
+	is_str(by_name("田花子"), "4", "after a four-byte surname");
+	is_str(by_name("yuna"), "-",
+	    "a name ending in a space is not cut into words, as before");
+	is_str(by_name("Ann"), "-", "a piece of a word is no match");
+	is_str(by_name("annaschmidt"), "exact 1", "the exact lookup still");
+	stmt = part_stmt();
+	is_int(sqlite3_stmt_status(stmt, SQLITE_STMTSTATUS_FULLSCAN_STEP, 0),
+	    0, "no lookup stepped through a scan of the customers");
+	ok(plan_uses(sqlite3_sql(stmt), "customers_by_first_word") &&
+	    plan_uses(sqlite3_sql(stmt), "customers_by_last_word") &&
+	    plan_uses(sqlite3_sql(stmt), "customers_by_given_name"),
+	    "it reads the three indexes");
+
+	ok(store_customer_get(tdb.st, 1, &c) == STORE_OK, "a customer loaded");
+	free(c.name);
+	c.name = xstrdup("Anna Berg");
+	ok(store_customer_update(tdb.st, &c, &changed) == STORE_OK &&
+	    changed, "and renamed");
+	customer_clear(&c);
+	is_str(by_name("schmidt"), "-", "the old surname finds nobody");
+	is_str(by_name("berg"), "1", "the new one finds them");
+	id = testdb_customer(tdb.st, "Chris Schmidt", "chris@example.org");
+	is_str(by_name("Schmidt"), id == 6 ? "6" : "?",
+	    "a customer added later is found");
+	testdb_exec(&tdb, "UPDATE customers SET name = 'Park Jisoo'"
+	    " WHERE id = 2");
+	is_str(by_name("jisoo"), "2", "so is a rename by raw SQL");
+	is_str(by_name("Anna"), "1", "which the old name no longer finds");
+	is_int(sqlite3_stmt_status(stmt, SQLITE_STMTSTATUS_FULLSCAN_STEP, 0),
+	    0, "and still nothing was scanned");
+}
+
 int
 main(void)
 {
@@ -388,6 +499,13 @@ main(void)
 	testdb_connect(&tdb);
 	test_v10_migrated();
 	test_v10_behaviour();
+	testdb_close(&tdb);
+
+	testdb_mkdir(&tdb, "store-schema11");
+	make_old(tdb.path, 10, v10_rows);
+	testdb_connect(&tdb);
+	test_v11_migrated();
+	test_v11_lookups();
 	testdb_close(&tdb);
 	return tap_done();
 }
