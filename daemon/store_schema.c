@@ -656,41 +656,15 @@ static const char store_schema_v10[] =
  * Version 11: the referral rules' lookup of a name that is a customer's
  * given name or surname alone (store_referral.c) reads indexes instead
  * of folding every customer's name, which cost a twentieth of a mail
- * ingest's instructions.
- *
- * The indexes hold the parts of a name such a lookup can match, cut at
- * the same bytes as referral_partial() cuts them: the first word, the
- * last word, and, for a name led by a three- or four-byte character (a
- * CJK name written whole: surname, then given name), what follows that
- * character.  Bytes, not characters: on a BLOB, substr(), instr() and
- * length() count bytes, so a name that is not valid UTF-8 is cut as the C
- * code cuts it.  lower() and replace() work on bytes and lower() folds
- * ASCII only, as the C code's folding does.  The expressions use SQLite's
- * own functions, so SQLite keeps the indexes up to date on every insert,
- * edit and rename, the sqlite3 shell's included.
+ * ingest's instructions.  What the indexes hold: store_int.h.
  */
 static const char store_schema_v11[] =
 "CREATE INDEX customers_by_first_word ON customers("
-"  lower(substr(CAST(ltrim(name, ' ') AS BLOB), 1,"
-"  instr(CAST(ltrim(name, ' ') AS BLOB), x'20') - 1)));"
-/* rtrim() drops the last word: its set is every byte but the space (and
- * NUL), in an order where each byte is a character of its own. */
+    STORE_NAME_FIRST_WORD ");"
 "CREATE INDEX customers_by_last_word ON customers("
-"  lower(substr(CAST(name AS BLOB), length(CAST(rtrim(name, x'"
-"0102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F21"
-"22232425262728292A2B2C2D2E2F303132333435363738393A3B3C3D3E3F4041"
-"42434445464748494A4B4C4D4E4F505152535455565758595A5B5C5D5E5F6061"
-"62636465666768696A6B6C6D6E6F707172737475767778797A7B7C7D7E7F8081"
-"82838485868788898A8B8C8D8E8F909192939495969798999A9B9C9D9E9FA0A1"
-"A2A3A4A5A6A7A8A9AAABACADAEAFB0B1B2B3B4B5B6B7B8B9BABBBCBDBEBFC0C1"
-"C2C3C4C5C6C7C8C9CACBCCCDCECFD0D1D2D3D4D5D6D7D8D9DADBDCDDDEDFE0E1"
-"E2E3E4E5E6E7E8E9EAEBECEDEEEFF0F1F2F3F4F5F6F7F8F9FAFBFCFDFEFF"
-"') AS BLOB)) + 1)));"
+    STORE_NAME_LAST_WORD ");"
 "CREATE INDEX customers_by_given_name ON customers("
-"  CASE WHEN CAST(ltrim(name, ' ') AS BLOB) >= x'E0' THEN"
-"  replace(lower(substr(CAST(ltrim(name, ' ') AS BLOB),"
-"  CASE WHEN CAST(ltrim(name, ' ') AS BLOB) >= x'F0' THEN 5 ELSE 4 END)),"
-"  ' ', '') END);"
+    STORE_NAME_GIVEN_CJK ");"
 "PRAGMA user_version = 11;";
 
 const struct store_migration store_migrations[] = {
