@@ -40,6 +40,9 @@ struct imap_session {
 	enum imap_open_failure fail;	/* what kind, when opening failed */
 	char		 err[IMAP_ERR_MAX];
 	struct imap_ahead *ahead;	/* a header FETCH sent ahead, or NULL */
+	/* The folder examined now (NULL: none) and its UIDVALIDITY then. */
+	char		*examined;
+	uint32_t	 examined_uidvalidity;
 };
 
 /*
@@ -578,6 +581,7 @@ imap_session_close(struct imap_session *s)
 	}
 	free(s->account);
 	free(s->host);
+	free(s->examined);
 	free(s);
 }
 
@@ -765,6 +769,9 @@ imap_session_examine(struct imap_session *s, const char *folder,
 		    PRIu64 "))", known_uidvalidity, known_modseq);
 	else if (s->caps & IMAP_CAP_CONDSTORE)
 		snprintf(param, sizeof param, "(CONDSTORE)");
+	/* Whatever the answer, the folder open before is left. */
+	free(s->examined);
+	s->examined = NULL;
 	r = send_examine(s, quoted, param);
 	snprintf(what, sizeof what, "EXAMINE %.40s", folder);
 	if (r != MAILIMAP_NO_ERROR)
@@ -787,11 +794,109 @@ imap_session_examine(struct imap_session *s, const char *folder,
 		s->imap->imap_response_info->rsp_fetch_list = NULL;
 	}
 	s->exists = st->exists;
+	s->examined = xstrdup(folder);
+	s->examined_uidvalidity = st->uidvalidity;
 	s->err[0] = '\0';
 	log_trace(TRACE_IMAP, "account=%s folder=%s: uidvalidity=%" PRIu32
 	    " uidnext=%" PRIu32 " exists=%" PRIu32 " highestmodseq=%" PRIu64
 	    " vanished=%zu", s->account, folder, st->uidvalidity,
 	    st->uidnext, st->exists, st->highestmodseq, st->n_vanished);
+	return IMAP_OK;
+}
+
+bool
+imap_session_examined(const struct imap_session *s, const char *folder,
+    uint32_t uidvalidity)
+{
+	const struct mailimap_selection_info *sel =
+	    s->imap->imap_selection_info;
+
+	/* Should libetpan have filed an unsolicited [UIDVALIDITY] since the
+	 * EXAMINE, every UID known is void.  (Dovecot ends the session
+	 * instead: "* BYE" at the next NOOP.) */
+	return s->examined != NULL && strcmp(s->examined, folder) == 0 &&
+	    s->imap->imap_state == MAILIMAP_STATE_SELECTED && sel != NULL &&
+	    sel->sel_uidvalidity == s->examined_uidvalidity &&
+	    uidvalidity == s->examined_uidvalidity;
+}
+
+/* HIGHESTMODSEQ of a STATUS item, however libetpan filed it. */
+static bool
+status_modseq(const struct mailimap_status_info *i, uint64_t *modseq)
+{
+	const struct mailimap_extension_data *d = i->st_ext_data;
+	const struct mailimap_condstore_status_info *c;
+
+	if (d == NULL || d->ext_extension == NULL ||
+	    d->ext_extension->ext_id != MAILIMAP_EXTENSION_CONDSTORE ||
+	    d->ext_type != MAILIMAP_CONDSTORE_TYPE_STATUS_INFO ||
+	    d->ext_data == NULL)
+		return false;
+	c = d->ext_data;
+	*modseq = c->cs_highestmodseq_value;
+	return true;
+}
+
+enum imap_status
+imap_session_status(struct imap_session *s, const char *folder,
+    struct imap_folder_state *st)
+{
+	static const int atts[] = { MAILIMAP_STATUS_ATT_MESSAGES,
+	    MAILIMAP_STATUS_ATT_UIDNEXT, MAILIMAP_STATUS_ATT_UIDVALIDITY };
+	struct mailimap_status_att_list *list;
+	struct mailimap_mailbox_data_status *res = NULL;
+	char quoted[IMAP_FOLDER_MAX * 2 + 3], what[64];
+	int r;
+
+	memset(st, 0, sizeof *st);
+	if (s->examined != NULL && strcmp(s->examined, folder) == 0) {
+		session_seterr(s, "STATUS of the examined folder");
+		return IMAP_NO;
+	}
+	if (session_settle(s) != IMAP_OK)
+		return IMAP_FAIL;
+	if (quote_mailbox(s, folder, quoted, sizeof quoted) < 0)
+		return IMAP_NO;
+	list = mailimap_status_att_list_new_empty();
+	if (list == NULL) {
+		session_seterr(s, "out of memory");
+		return IMAP_FAIL;
+	}
+	for (size_t i = 0; i < sizeof atts / sizeof atts[0]; i++)
+		mailimap_status_att_list_add(list, atts[i]);
+	if (s->caps & IMAP_CAP_CONDSTORE)
+		mailimap_status_att_list_add(list,
+		    MAILIMAP_STATUS_ATT_HIGHESTMODSEQ);
+	r = mailimap_status(s->imap, folder, list, &res);
+	mailimap_status_att_list_free(list);
+	snprintf(what, sizeof what, "STATUS %.40s", folder);
+	if (r != MAILIMAP_NO_ERROR)
+		return session_fail(s, what, r);
+	for (clistiter *it = res->st_info_list ?
+	    clist_begin(res->st_info_list) : NULL; it; it = clist_next(it)) {
+		struct mailimap_status_info *i = clist_content(it);
+
+		switch (i->st_att) {
+		case MAILIMAP_STATUS_ATT_MESSAGES:
+			st->exists = i->st_value;
+			break;
+		case MAILIMAP_STATUS_ATT_UIDNEXT:
+			st->uidnext = i->st_value;
+			break;
+		case MAILIMAP_STATUS_ATT_UIDVALIDITY:
+			st->uidvalidity = i->st_value;
+			break;
+		default:
+			(void)status_modseq(i, &st->highestmodseq);
+			break;
+		}
+	}
+	mailimap_mailbox_data_status_free(res);
+	s->err[0] = '\0';
+	log_trace(TRACE_IMAP, "account=%s folder=%s: STATUS uidvalidity=%"
+	    PRIu32 " uidnext=%" PRIu32 " messages=%" PRIu32
+	    " highestmodseq=%" PRIu64, s->account, folder, st->uidvalidity,
+	    st->uidnext, st->exists, st->highestmodseq);
 	return IMAP_OK;
 }
 
@@ -1379,6 +1484,27 @@ unsigned
 imap_session_idle_changes(const struct imap_session *s)
 {
 	return s->changes;
+}
+
+enum imap_status
+imap_session_noop(struct imap_session *s, unsigned *changes)
+{
+	unsigned idle_saw = s->changes;
+	int r;
+
+	*changes = 0;
+	if (session_settle(s) != IMAP_OK)
+		return IMAP_FAIL;
+	r = mailimap_noop(s->imap);
+	if (r != MAILIMAP_NO_ERROR)
+		return session_fail(s, "NOOP", r);
+	s->changes = 0;
+	(void)saw_change(s);
+	*changes = s->changes;
+	/* imap_session_idle_changes() keeps telling what IDLE saw. */
+	s->changes = idle_saw;
+	s->err[0] = '\0';
+	return IMAP_OK;
 }
 
 static int64_t

@@ -10,6 +10,7 @@
  *
  *   caps                           capabilities after login
  *   examine FOLDER [UIDVALIDITY MODSEQ]   state (and VANISHED with QRESYNC)
+ *   status FOLDER                  STATUS, the folder not examined
  *   headers FOLDER [FROM [TO]]     one line per message (parsed headers)
  *   excerpt FOLDER UID [MAX]       the first text of one message
  *   changed FOLDER MODSEQ          CHANGEDSINCE: changed UIDs, vanished
@@ -142,6 +143,22 @@ examine(struct imap_session *s, const char *folder, uint32_t uv,
 	return 0;
 }
 
+static int
+status(struct imap_session *s, const char *folder)
+{
+	struct imap_folder_state st;
+
+	if (imap_session_status(s, folder, &st) != IMAP_OK) {
+		fprintf(stderr, "imap-probe: %s\n", imap_session_error(s));
+		return -1;
+	}
+	printf("status uidvalidity=%" PRIu32 " uidnext=%" PRIu32
+	    " messages=%" PRIu32 " highestmodseq=%" PRIu64 "\n",
+	    st.uidvalidity, st.uidnext, st.exists, st.highestmodseq);
+	imap_folder_state_free(&st);
+	return 0;
+}
+
 static int64_t
 now_ms(void)
 {
@@ -174,6 +191,8 @@ run(struct imap_session *s, int argc, char **argv, unsigned batch)
 		return examine(s, argv[1], argc > 3 ? strtoul(argv[2], NULL,
 		    10) : 0, argc > 3 ? strtoull(argv[3], NULL, 10) : 0) ?
 		    1 : 0;
+	if (strcmp(cmd, "status") == 0)
+		return status(s, argv[1]) ? 1 : 0;
 	if (examine(s, argv[1], 0, 0) < 0)
 		return 1;
 	if (strcmp(cmd, "headers") == 0) {

@@ -10,7 +10,10 @@
 # and folder; imaps:// to a certificate no trusted CA signed is refused
 # unless ca_file names the CA; IDLE delivers within 2 s; an expunge drops
 # the location only; a restarted server, or one that drops the connection,
-# is reconnected to and nothing is missed; SIGTERM stops the daemon promptly.
+# is reconnected to and nothing is missed; SIGTERM stops the daemon promptly;
+# passes that spare the EXAMINE (STATUS, or NOOP and CHANGEDSINCE in the
+# open folder) miss no new message, expunge or UIDVALIDITY change, in the
+# daemon and between two --once runs, and leave INBOX open for IDLE.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 
 TOP_SRCDIR=${TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -393,6 +396,39 @@ fi
 tap_is "... and linked to Anna" \
     "$(link anna@customer.example idle-1@customer.example)" address:from
 
+poll_mail() {	# FILE MESSAGE-ID FROM TO
+	printf 'From: %s\r\nTo: %s\r\nSubject: pass %s\r\nMessage-ID: <%s>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n\r\nHello.\r\n' \
+	    "$3" "$4" "$2" "$2" >"$1"
+}
+stored() {
+	sql "SELECT count(*) FROM messages WHERE message_id = '$1'"
+}
+located() {
+	sql "SELECT count(*) FROM message_locations l JOIN messages m
+	    ON m.id = l.message_id WHERE m.message_id = '$1'"
+}
+dupes() {
+	sql "SELECT count(*) - count(DISTINCT dedupe_key) FROM messages"
+}
+
+# A pass that EXAMINEs Sent (changed) must leave INBOX open for IDLE
+# again, though nothing changed there.
+poll_mail "$T/i1.eml" idle-s1@customer.example kim@example.com anna@customer.example
+poll_mail "$T/i2.eml" idle-2@customer.example anna@customer.example kim@example.com
+n0=$(grep -c 'folders synced in' "$T/daemon.err")
+synced_since() { [ "$(grep -c 'folders synced in' "$T/daemon.err")" -gt "$1" ]; }
+dovecot_deliver alice "$T/i1.eml" Sent
+kill -USR1 "$DAEMON_PID"
+tap_ok "a pass on SIGUSR1 while idling" wait_until 20 synced_since "$n0"
+tap_is "... stores what came to Sent" "$(stored idle-s1@customer.example)" 1
+dovecot_deliver alice "$T/i2.eml"
+if wait_sql 20 "SELECT count(*) FROM messages WHERE message_id = 'idle-2@customer.example'" 1; then
+	tap_pass "... and IDLE watches INBOX again: a new message there is stored"
+else
+	tap_fail "... and IDLE watches INBOX again: a new message there is stored"
+	tap_diag "$(tail -20 "$T/daemon.err")"
+fi
+
 # ------------------------------------------------------------ expunge
 
 dovecot_expunge alice INBOX header message-id '<stranger-1@unknown.example>'
@@ -468,9 +504,132 @@ DAEMON_PID=
 echo "# SIGTERM to exit: $lat ms"
 tap_is "SIGTERM stops rapportd with status 0" "$rc" 0
 tap_ok "... promptly (the bound only catches a hang)" test "$lat" -le 10000
+
+# ------------------------------------------------------------ passes without EXAMINE
+
+# A pass looks at a folder without an EXAMINE when it can: the folder the
+# session still has open by NOOP and UID FETCH (CHANGEDSINCE VANISHED),
+# any other by STATUS.  Neither may miss a new message, an expunge or a
+# UIDVALIDITY change.  The daemon polls (no IDLE, so nothing but the
+# pass sees a change) and passes on SIGUSR1.  The folder open after a
+# pass is the last one EXAMINEd: none at first (the IDLE daemon left
+# both cursors current), INBOX once a delivery there made the pass look.
+CONF_POLL=$T/poll.conf
+POLL_LOG=$T/poll.err
+sed 's/^timeout = 10$/timeout = 10\nidle_folders =\npoll = 3600/' "$CONF" >"$CONF_POLL"
+"$RAPPORTD" -c "$CONF_POLL" -T imap 2>"$POLL_LOG" &
+DAEMON_PID=$!
+
+passes() { grep -c 'folders synced in' "$POLL_LOG"; }
+passed_since() { [ "$(passes)" -gt "$1" ]; }
+# sync_pass: one pass on SIGUSR1; its log lines go to $T/pass.log.
+sync_pass() {
+	local n0 l0
+	n0=$(passes)
+	l0=$(wc -l <"$POLL_LOG")
+	kill -USR1 "$DAEMON_PID"
+	wait_until 20 passed_since "$n0" || { tap_diag "no pass"; return 1; }
+	tail -n +"$((l0 + 1))" "$POLL_LOG" >"$T/pass.log"
+}
+# EXAMINEd: the folders the last pass sent an EXAMINE for.
+examined() {
+	sed -n 's/.* folder=\([^ ]*\): uidvalidity=.*/\1/p' "$T/pass.log" |
+	    tr '\n' ' '
+}
+
+tap_ok "the polling daemon makes its first pass" wait_until 30 passed_since 0
+sync_pass
+tap_is "a pass with nothing changed sends no EXAMINE" "$(examined)" ""
+tap_like "... INBOX checked by STATUS" "$(cat "$T/pass.log")" \
+    'folder=INBOX: STATUS as the cursor: no EXAMINE'
+tap_like "... and Sent" "$(cat "$T/pass.log")" \
+    'folder=Sent: STATUS as the cursor: no EXAMINE'
+
+poll_mail "$T/p1.eml" pass-1@customer.example anna@customer.example kim@example.com
+dovecot_deliver alice "$T/p1.eml"
+sync_pass
+tap_is "a new message in a folder checked by STATUS is stored" \
+    "$(stored pass-1@customer.example)/$(examined)" "1/INBOX "
+
+dovecot_expunge alice INBOX header message-id '<pass-1@customer.example>'
+sync_pass
+tap_is "an expunge in the open folder drops the location" \
+    "$(located pass-1@customer.example)/$(stored pass-1@customer.example)" "0/1"
+
+poll_mail "$T/p2.eml" pass-2@customer.example anna@customer.example kim@example.com
+dovecot_deliver alice "$T/p2.eml"
+sync_pass
+tap_is "a new message in the open folder is stored, with no EXAMINE" \
+    "$(stored pass-2@customer.example)/$(examined)" "1/"
+sync_pass
+tap_is "a pass with nothing changed, INBOX open: no EXAMINE" "$(examined)" ""
+tap_like "... INBOX checked by CHANGEDSINCE" "$(cat "$T/pass.log")" \
+    'folder=INBOX: open, [0-9]+ changed since modseq [0-9]+, nothing new: no EXAMINE'
+
+poll_mail "$T/s1.eml" pass-s1@customer.example kim@example.com anna@customer.example
+dovecot_deliver alice "$T/s1.eml" Sent
+sync_pass
+tap_is "a new message in Sent (checked by STATUS) is stored" \
+    "$(stored pass-s1@customer.example)/$(examined)" "1/Sent "
+
+dovecot_expunge alice INBOX header message-id '<pass-2@customer.example>'
+sync_pass
+tap_is "an expunge in a folder checked by STATUS drops the location" \
+    "$(located pass-2@customer.example)/$(stored pass-2@customer.example)" "0/1"
+
+# UIDVALIDITY: of a folder not open (Sent: INBOX was EXAMINEd last), then
+# of the open one (Sent, EXAMINEd last by the reset).
+uv_change() {	# FOLDER: a new UIDVALIDITY, printed
+	local uv
+	uv=$(sql "SELECT value FROM cursors WHERE account = 'work' AND
+	    collection = '$1' AND key = 'uidvalidity'")
+	doveadm_ mailbox update -u alice --uid-validity "$((uv + 1000))" "$1" ||
+	    tap_diag "doveadm mailbox update $1 failed"
+	echo "$((uv + 1000))"
+}
+sent_located() {	# UIDVALIDITY
+	echo "$(sql "SELECT count(*) FROM message_locations WHERE
+	    folder = 'Sent' AND uidvalidity = $1")/$(sql "SELECT count(*)
+	    FROM message_locations WHERE folder = 'Sent'")"
+}
+n_sent=$(sql "SELECT count(*) FROM message_locations WHERE folder = 'Sent'")
+new_uv=$(uv_change Sent)
+sync_pass
+tap_is "a UIDVALIDITY change of a folder checked by STATUS re-syncs it" \
+    "$(sent_located "$new_uv")/$(dupes)" "$n_sent/$n_sent/0"
+new_uv=$(uv_change Sent)
+# The server may end the session over it: the next pass then comes with
+# the reconnection, so wait for the locations, not for one pass.
+sent_moved() { [ "$(sent_located "$new_uv")" = "$n_sent/$n_sent" ]; }
+kill -USR1 "$DAEMON_PID"
+wait_until 30 sent_moved
+tap_is "a UIDVALIDITY change of the open folder re-syncs it" \
+    "$(sent_located "$new_uv")/$(dupes)" "$n_sent/$n_sent/0"
+
+kill -TERM "$DAEMON_PID"
+wait "$DAEMON_PID"
+tap_is "the polling daemon stops with status 0" "$?" 0
+DAEMON_PID=
+
+# Between two --once runs every folder is checked by STATUS first.
+poll_mail "$T/p3.eml" pass-3@customer.example anna@customer.example kim@example.com
+dovecot_deliver alice "$T/p3.eml"
+"$RAPPORTD" -c "$CONF" --once -T imap 2>"$T/once4.err"
+tap_is "--once stores a message delivered since the last run" \
+    "$(stored pass-3@customer.example)" 1
+"$RAPPORTD" -c "$CONF" --once -T imap 2>"$T/once5.err"
+tap_is "a --once with nothing changed sends no EXAMINE" \
+    "$(grep -c ' folder=[^ ]*: uidvalidity=' "$T/once5.err")" 0 ||
+    tap_diag "$(grep -E 'STATUS|uidvalidity=' "$T/once4.err" "$T/once5.err")"
+dovecot_expunge alice INBOX header message-id '<pass-3@customer.example>'
+"$RAPPORTD" -c "$CONF" --once -T imap 2>"$T/once6.err"
+tap_is "--once drops the location of a message expunged since the last run" \
+    "$(located pass-3@customer.example)/$(dupes)" "0/0"
+
 tap_not "no sanitizer report in the daemon's log" \
     grep -q 'ERROR: \(Address\|Leak\)Sanitizer\|runtime error' \
     "$T/daemon.err" "$T/once1.err" "$T/once2.err" "$T/once3.err" \
-    "$T/tls-none.err" "$T/tls-ca.err"
+    "$T/tls-none.err" "$T/tls-ca.err" "$POLL_LOG" "$T/once4.err" \
+    "$T/once5.err" "$T/once6.err"
 
 tap_done

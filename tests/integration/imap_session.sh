@@ -2,7 +2,8 @@
 # connectors/imap_session against a private Dovecot: TLS (implicit and
 # STARTTLS) verified or refused, LOGIN and AUTHENTICATE PLAIN, EXAMINE
 # with CONDSTORE/QRESYNC, header and excerpt fetches that leave the mailbox
-# untouched (no \Seen), CHANGEDSINCE/VANISHED, and IDLE.
+# untouched (no \Seen), STATUS (an expunge moves its HIGHESTMODSEQ),
+# CHANGEDSINCE/VANISHED, and IDLE.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 
 TOP_SRCDIR=${TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -127,7 +128,19 @@ tap_is "HIGHESTMODSEQ is unchanged: nothing in the mailbox changed" \
 
 # ------------------------------------------------------------ QRESYNC
 
+# What a pass that sends no EXAMINE relies on: STATUS tells what EXAMINE
+# would, and an expunge moves HIGHESTMODSEQ.
+status_of() {	# EXAMINE's or STATUS's line: its four numbers
+	sed -n 's/.*uidvalidity=\([0-9]*\) uidnext=\([0-9]*\) \(exists\|messages\)=\([0-9]*\) highestmodseq=\([0-9]*\).*/\1 \2 \4 \5/p' <<<"$1"
+}
+st_before=$(probe imaps "${ca[@]}" status INBOX 2>&1)
+tap_is "STATUS reports what EXAMINE does (UIDVALIDITY, UIDNEXT, MESSAGES, HIGHESTMODSEQ)" \
+    "$(status_of "$st_before")" "$(status_of "$after")"
 dovecot_expunge alice INBOX uid 2 || tap_bail "expunge failed"
+st_after=$(probe imaps "${ca[@]}" status INBOX 2>&1)
+tap_ok "an expunge moves STATUS's HIGHESTMODSEQ" test \
+    "$(status_of "$st_after" | cut -d' ' -f4)" -gt \
+    "$(status_of "$st_before" | cut -d' ' -f4)"
 out=$(probe imaps "${ca[@]}" examine INBOX "$uv" "$modseq" 2>&1)
 tap_like "EXAMINE (QRESYNC (uidvalidity modseq)) reports VANISHED 2" "$out" \
     '^vanished=2$'
