@@ -21,6 +21,14 @@ struct store_migration {
 extern const struct store_migration store_migrations[];
 
 /*
+ * The key of a send in outbox_by_account (schema version 12), which the
+ * budget's query (store_outbox.c) must spell as the index does: a row
+ * being sent has no sent_at yet and sorts after every sent one.  Never
+ * edit it: a changed expression needs a new index, in a new migration.
+ */
+#define STORE_OUTBOX_SENT_KEY "coalesce(sent_at, 9223372036854775807)"
+
+/*
  * The parts of a customer's name that the referral rules look up alone
  * (store_referral.c), as schema version 11 indexes them.  SQLite uses an
  * expression index only for a query that spells the expression as the

@@ -102,9 +102,15 @@ static const char SQL_OUTBOX_FOREACH[] =
     " WHERE (?1 IS NULL OR instr(',' || ?1 || ',', ',' || state || ',') > 0)"
     " AND (?2 = 0 OR " OUTBOX_DUE " < ?2)"
     " ORDER BY " OUTBOX_DUE ", id";
+/*
+ * The range on the expression of outbox_by_account (store_schema.c v12)
+ * reads the account's sent rows since ?2 and, keyed after them, its
+ * 'sending' ones (no sent_at yet), instead of every row of the outbox.
+ */
 static const char SQL_OUTBOX_SENT_TIMES[] =
     "SELECT CASE state WHEN 'sent' THEN sent_at ELSE ?3 END AS t"
-    " FROM outbox WHERE account = ?1"
+    " FROM outbox WHERE state IN ('sent', 'sending') AND account = ?1"
+    " AND " STORE_OUTBOX_SENT_KEY " >= ?2"
     " AND ((state = 'sent' AND sent_at >= ?2)"
     "  OR (state = 'sending' AND id <> ?4)) ORDER BY t";
 static const char SQL_OUTBOX_NEXT_DUE[] =

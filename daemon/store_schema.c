@@ -667,6 +667,33 @@ static const char store_schema_v11[] =
     STORE_NAME_GIVEN_CJK ");"
 "PRAGMA user_version = 11;";
 
+/*
+ * Version 12: a sent message rewrites fewer index pages.  Each send
+ * claims a row (planned -> sending, its Message-ID set) and records the
+ * one before it as sent, in one commit, and every index whose key or
+ * WHERE names a changed column is rewritten:
+ *  - outbox_due held what outbox_claim holds (same WHERE); only the next
+ *    due time read it, and reads outbox_claim as well: dropped;
+ *  - outbox_by_customer keyed the state too, so both changes moved its
+ *    entry; nothing looks a customer's rows up by state but the agenda,
+ *    which filters a customer's few rows as cheaply: customer_id alone;
+ *  - outbox_sent_by_account served no statement: the budget's count of
+ *    messages sent or in flight (store_outbox_sent_times) asks for
+ *    'sending' rows too and scanned the table.  outbox_by_account holds
+ *    both, a 'sending' row (sent_at NULL) keyed after every sent one, so
+ *    the claim's entry and the sent one's both land on the account's
+ *    last page, which the sent entry alone wrote before.
+ */
+static const char store_schema_v12[] =
+"DROP INDEX outbox_due;"
+"DROP INDEX outbox_by_customer;"
+"CREATE INDEX outbox_by_customer ON outbox(customer_id);"
+"DROP INDEX outbox_sent_by_account;"
+"CREATE INDEX outbox_by_account"
+"  ON outbox(account, " STORE_OUTBOX_SENT_KEY ")"
+"  WHERE state IN ('sent', 'sending');"
+"PRAGMA user_version = 12;";
+
 const struct store_migration store_migrations[] = {
 	{ store_schema_v1 },
 	{ store_schema_v2 },
@@ -679,6 +706,7 @@ const struct store_migration store_migrations[] = {
 	{ store_schema_v9 },
 	{ store_schema_v10 },
 	{ store_schema_v11 },
+	{ store_schema_v12 },
 };
 
 const int store_schema_version =

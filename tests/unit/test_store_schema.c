@@ -15,6 +15,12 @@
  * the referral rules' partial name lookup, which then scans no customer
  * and finds what it found before, and keeps finding it through inserts,
  * edits and renames, raw SQL included.
+ *
+ * And of version 12: a database made by version 11 keeps every outbox
+ * row; the outbox indexes a send need not rewrite are gone or narrower;
+ * the budget's count of sent and in-flight messages reads the new
+ * account index instead of scanning, and counts what it counted before,
+ * through a claim and a send.
  */
 #include <sqlite3.h>
 #include <stdio.h>
@@ -25,6 +31,7 @@
 #include "store.h"
 #include "store_int.h"
 #include "store_message.h"
+#include "store_outbox.h"
 #include "store_referral.h"
 #include "tap.h"
 #include "testdb.h"
@@ -322,9 +329,9 @@ test_v10_migrated(void)
 	    "150:90:-:-:lee@x:- 8:follow-up:fu:3:sale:2:planned:-:200:0:210:-:"
 	    "-:-:95:sale:2:lee@x:205", "with every column");
 	is_int(count("SELECT count(*) FROM sqlite_master WHERE tbl_name ="
-	    " 'outbox' AND type = 'index' AND name IN ('outbox_due',"
-	    " 'outbox_by_customer', 'outbox_claim', 'outbox_sent_by_account',"
-	    " 'outbox_by_message_id')"), 5, "every outbox index is back");
+	    " 'outbox' AND type = 'index' AND name IN ('outbox_by_customer',"
+	    " 'outbox_claim', 'outbox_by_account', 'outbox_by_message_id')"), 4,
+	    "every outbox index is back (as version 12 left them)");
 	is_int(count("SELECT count(*) FROM sqlite_master WHERE name LIKE"
 	    " '%outbox_v10%'"), 0, "nothing keeps the rebuild's name");
 	is_int(count("SELECT count(*) FROM pragma_foreign_key_check"), 0,
@@ -480,6 +487,137 @@ test_v11_lookups(void)
 	    0, "and still nothing was scanned");
 }
 
+/* Version 11's outbox for Kim (1) and Lee (2): account smtp sent rows 1
+ * (long ago) and 2, is sending row 3 and 4 (4 claimed by a sender that
+ * died); account other sent row 5; row 6 is planned, row 7 failed. */
+static const char v11_rows[] =
+"INSERT INTO customers (id, name, created_at, updated_at) VALUES"
+"  (1, 'Kim', 1, 1), (2, 'Lee', 1, 1);"
+"INSERT INTO customer_emails VALUES ('kim@example.kr', 1, 0),"
+"  ('lee@example.kr', 2, 0);"
+"INSERT INTO outbox (id, kind, template, customer_id, occurrence, state,"
+"  due_at, message_id, account, sent_at, lease_until, created_at) VALUES"
+"  (1, 'newsletter', 'nl', 1, 'nl:1', 'sent', 10, '<rapport.1.a@x>',"
+"   'smtp', 20, NULL, 1),"
+"  (2, 'newsletter', 'nl', 1, 'nl:2', 'sent', 900, '<rapport.2.a@x>',"
+"   'smtp', 950, NULL, 1),"
+"  (3, 'newsletter', 'nl', 2, 'nl:2', 'sending', 900, '<rapport.3.a@x>',"
+"   'smtp', NULL, 1500, 1),"
+"  (4, 'newsletter', 'nl', 1, 'nl:3', 'sending', 900, '<rapport.4.a@x>',"
+"   'smtp', NULL, 990, 1),"
+"  (5, 'newsletter', 'nl', 2, 'nl:1', 'sent', 10, '<rapport.5.a@x>',"
+"   'other', 960, NULL, 1),"
+"  (6, 'follow-up', 'fu', 2, 'sale:1', 'planned', 800, NULL, NULL, NULL,"
+"   NULL, 1),"
+"  (7, 'follow-up', 'fu', 1, 'sale:2', 'failed', 10, NULL, 'smtp', NULL,"
+"   NULL, 1);";
+
+/* store_outbox_sent_times() as "t t t" ("-" for none). */
+static const char *
+sent_times(const char *account, int64_t since, int64_t now, int64_t self)
+{
+	static char buf[128];
+	int64_t *times = NULL;
+	size_t n = 0, len;
+
+	if (store_outbox_sent_times(tdb.st, account, since, now, self, &times,
+	    &n) != STORE_OK)
+		return "error";
+	snprintf(buf, sizeof(buf), "%s", n == 0 ? "-" : "");
+	for (size_t i = 0; i < n; i++) {
+		len = strlen(buf);
+		snprintf(buf + len, sizeof(buf) - len, "%s%lld",
+		    i > 0 ? " " : "", (long long)times[i]);
+	}
+	free(times);
+	return buf;
+}
+
+/* The store's prepared statement whose text holds marker, once run. */
+static sqlite3_stmt *
+prepared(const char *marker)
+{
+	sqlite3_stmt *stmt = NULL;
+
+	while ((stmt = sqlite3_next_stmt(tdb.st->db, stmt)) != NULL)
+		if (strstr(sqlite3_sql(stmt), marker) != NULL)
+			return stmt;
+	printf("Bail out! no prepared statement holds %s\n", marker);
+	exit(1);
+}
+
+static void
+test_v12_migrated(void)
+{
+	char buf[64];
+
+	is_int(store_version(tdb.st), store_schema_version,
+	    "a version 11 database migrates to the current version");
+	is_int(count("SELECT count(*) FROM outbox"), 7, "every outbox row kept");
+	is_int(count("SELECT count(*) FROM sqlite_master WHERE name IN"
+	    " ('outbox_due', 'outbox_sent_by_account')"), 0,
+	    "the indexes no statement needs are gone");
+	is_int(count("SELECT count(*) FROM pragma_index_info("
+	    "'outbox_by_customer')"), 1,
+	    "the customer index no longer keys the state");
+	is_int(count("SELECT count(*) FROM outbox INDEXED BY outbox_by_account"
+	    " WHERE state IN ('sent', 'sending') AND account = 'smtp'"
+	    " AND coalesce(sent_at, 9223372036854775807) >= 0"), 4,
+	    "the account index holds the rows sent and in flight");
+	is_str(testdb_str(&tdb, "PRAGMA integrity_check", buf, sizeof(buf)),
+	    "ok", "integrity check");
+}
+
+static void
+test_v12_send(void)
+{
+	struct store *st = tdb.st;
+	struct outbox_row r;
+	sqlite3_stmt *stmt;
+	int64_t at;
+
+	is_str(sent_times("smtp", 100, 1000, 0), "950 1000 1000",
+	    "the budget counts the sent row since then and both in flight");
+	is_str(sent_times("smtp", 100, 1000, 3), "950 1000",
+	    "but not the row asking");
+	is_str(sent_times("other", 100, 1000, 0), "960",
+	    "each account its own");
+	is_str(sent_times("nobody", 100, 1000, 0), "-", "an unknown one none");
+	stmt = prepared("coalesce(sent_at, 9223372036854775807)");
+	ok(plan_uses(sqlite3_sql(stmt), "outbox_by_account"),
+	    "it reads the account index");
+
+	ok(store_outbox_claim(st, "smtp", 1000, 300, &r) == STORE_OK &&
+	    r.id == 6, "the planned row is claimed before the dead lease");
+	ok(store_outbox_set_message_id(st, r.id, "<rapport.6.b@x>",
+	    "lee@example.kr") == STORE_OK, "its Message-ID fixed");
+	is_str(sent_times("smtp", 100, 1001, 0), "950 1001 1001 1001",
+	    "the claimed row counts as in flight");
+	ok(store_outbox_sent(st, r.id, 1002, "250 ok") == STORE_OK,
+	    "it is sent");
+	outbox_row_clear(&r);
+	is_str(sent_times("smtp", 100, 1003, 0), "950 1002 1003 1003",
+	    "and counts at its time");
+	ok(store_outbox_claim(st, "smtp", 1000, 300, &r) == STORE_OK &&
+	    r.id == 4, "the dead lease is claimed again");
+	outbox_row_clear(&r);
+	is_int(sqlite3_stmt_status(stmt, SQLITE_STMTSTATUS_FULLSCAN_STEP, 0),
+	    0, "no budget count stepped through a scan of the outbox");
+	ok(store_outbox_next_due(st, &at) == STORE_OK && at == 1300,
+	    "the next due time: the earliest lease to run out");
+	ok(plan_uses(sqlite3_sql(prepared("SELECT min(CASE")), "outbox_claim"),
+	    "read from the claim index");
+	ok(plan_uses("SELECT kind FROM outbox WHERE customer_id = 1 AND state"
+	    " IN ('planned', 'sending')", "outbox_by_customer"),
+	    "a customer's rows by state still read the customer index");
+	ok(plan_uses("SELECT customer_id FROM outbox WHERE message_id = '<a>'"
+	    " AND state = 'sent'", "outbox_by_message_id"),
+	    "threading still reads the Message-ID index");
+	ok(store_customer_forget(st, 2, NULL) == STORE_OK &&
+	    count("SELECT count(*) FROM outbox WHERE customer_id = 2") == 0,
+	    "a forget still takes the customer's outbox rows");
+}
+
 int
 main(void)
 {
@@ -506,6 +644,13 @@ main(void)
 	testdb_connect(&tdb);
 	test_v11_migrated();
 	test_v11_lookups();
+	testdb_close(&tdb);
+
+	testdb_mkdir(&tdb, "store-schema12");
+	make_old(tdb.path, 11, v11_rows);
+	testdb_connect(&tdb);
+	test_v12_migrated();
+	test_v12_send();
 	testdb_close(&tdb);
 	return tap_done();
 }
