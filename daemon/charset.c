@@ -356,6 +356,7 @@ charset_to_utf8(const char *charset, const char *s, size_t len, size_t cap,
 	char *out, *clean;
 	ssize_t n = -1;
 	size_t o = 0, keep;
+	bool valid = false;	/* checked as UTF-8 already */
 
 	/* 4 bytes out for each byte in covers every decoder and U+FFFD. */
 	out = xmalloc(len * 4 + 4);
@@ -366,6 +367,7 @@ charset_to_utf8(const char *charset, const char *s, size_t len, size_t cap,
 		if (charset_utf8_valid(s, len)) {
 			memcpy(out, s, len);
 			n = (ssize_t)len;
+			valid = true;
 		} else
 			n = charset_iconv("UTF-8", "WINDOWS-1252", s, len, out,
 			    len * 4 + 4);
@@ -374,7 +376,8 @@ charset_to_utf8(const char *charset, const char *s, size_t len, size_t cap,
 		n = 0;
 	/* Drop NULs; then make sure, whatever iconv did, it is UTF-8. */
 	o = charset_drop_nul(out, (size_t)n);
-	if (o < len * 4 + 4 && charset_utf8_valid(out, o))
+	/* Valid UTF-8 stays valid without its NULs: no second pass over it. */
+	if (o < len * 4 + 4 && (valid || charset_utf8_valid(out, o)))
 		/* Nearly always: the repair would copy it unchanged (and
 		 * there is room for the NUL). */
 		clean = out;
