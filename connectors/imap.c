@@ -111,6 +111,11 @@ struct imap_sync {
 
 	struct pending			*pend;
 	size_t				 npend, cappend;
+	/* The next batch, handed over while this batch's first texts are
+	 * awaited (imap_session_fetch_excerpts()); becomes pend after it. */
+	struct pending			*early;
+	size_t				 nearly, capearly;
+	bool				 in_batch;	/* in on_batch_end() */
 	enum sync_rc			 abort;	/* why a callback stopped */
 	/* The open group transaction (group_begin()), if any. */
 	bool				 tx_open;
@@ -314,25 +319,53 @@ logctx(const struct imap_sync *y, uint32_t uid, char *buf, size_t len)
 }
 
 static void
+pending_list_clear(struct pending *v, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++) {
+		message_free(&v[i].msg);
+		classify_result_free(&v[i].cls);
+		linker_result_free(&v[i].lr);
+	}
+	*n = 0;
+}
+
+static void
 pending_clear(struct imap_sync *y)
 {
-	for (size_t i = 0; i < y->npend; i++) {
-		message_free(&y->pend[i].msg);
-		classify_result_free(&y->pend[i].cls);
-		linker_result_free(&y->pend[i].lr);
-	}
-	y->npend = 0;
+	pending_list_clear(y->pend, &y->npend);
+	pending_list_clear(y->early, &y->nearly);
+}
+
+/* The batch in hand is done: the next one, if handed over early (see
+ * struct imap_sync), is the batch in hand now. */
+static void
+pending_next(struct imap_sync *y)
+{
+	struct pending *v = y->pend;
+	size_t cap = y->cappend;
+
+	pending_list_clear(y->pend, &y->npend);
+	y->pend = y->early;
+	y->npend = y->nearly;
+	y->cappend = y->capearly;
+	y->early = v;
+	y->nearly = 0;
+	y->capearly = cap;
 }
 
 static struct pending *
 pending_push(struct imap_sync *y)
 {
-	if (y->npend == y->cappend) {
-		y->cappend = y->cappend ? y->cappend * 2 : 64;
-		y->pend = xreallocarray(y->pend, y->cappend, sizeof(*y->pend));
+	struct pending **v = y->in_batch ? &y->early : &y->pend;
+	size_t *n = y->in_batch ? &y->nearly : &y->npend;
+	size_t *cap = y->in_batch ? &y->capearly : &y->cappend;
+
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		*v = xreallocarray(*v, *cap, sizeof(**v));
 	}
-	memset(&y->pend[y->npend], 0, sizeof(y->pend[0]));
-	return &y->pend[y->npend++];
+	memset(&(*v)[*n], 0, sizeof(**v));
+	return &(*v)[(*n)++];
 }
 
 static int
@@ -354,6 +387,9 @@ on_header(void *arg, const struct imap_fetched *f)
 	    ctx);
 	if (p->msg.date_fallback)
 		message_set_date_fallback(&p->msg, f->internaldate);
+	/* Needs no store: done here, so also while waiting for the
+	 * previous batch's first texts. */
+	classify_message(&p->msg, y->rules, &p->cls);
 	log_trace(TRACE_IMAP, "imap %s: header, message-id=%s", ctx,
 	    p->msg.message_id);
 	return 0;
@@ -521,7 +557,8 @@ on_excerpt(void *arg, const struct imap_fetched *f)
 /*
  * The targeted second pass for the batch's messages that want it, one
  * UID FETCH for all of them (DSNs apart: more of each is read), so its
- * cost is a round trip per batch, not per message.
+ * cost is a round trip per batch, not per message; while the server
+ * opens the files, the next batch's headers are parsed (on_header()).
  */
 static enum sync_rc
 excerpt_fetch(struct imap_sync *y, bool bounce)
@@ -561,7 +598,6 @@ batch_prepare(struct imap_sync *y)
 	for (size_t i = 0; i < y->npend; i++) {
 		struct pending *p = &y->pend[i];
 
-		classify_message(&p->msg, y->rules, &p->cls);
 		if (!needs_excerpt(y, p))
 			continue;
 		p->excerpt = EXCERPT_WANTED;
@@ -717,12 +753,14 @@ on_batch_end(void *arg, uint32_t last_uid)
 	struct imap_sync *y = arg;
 	enum sync_rc rc;
 
+	y->in_batch = true;
 	rc = group_begin(y);
 	if (rc == SYNC_OK)
 		rc = batch_prepare(y);
 	if (rc == SYNC_OK)
 		rc = batch_commit(y, last_uid);
-	pending_clear(y);
+	y->in_batch = false;
+	pending_next(y);
 	if (rc == SYNC_OK && connector_stopping(y->ctx))
 		rc = SYNC_STOP;
 	if (rc != SYNC_OK) {
@@ -1187,6 +1225,7 @@ sync_free(struct imap_sync *y)
 		return;
 	pending_clear(y);
 	free(y->pend);
+	free(y->early);
 	seen_free(y);
 	imap_session_close(y->s);
 	referral_ingest_free(y->ri);

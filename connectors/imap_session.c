@@ -40,6 +40,15 @@ struct imap_session {
 	enum imap_open_failure fail;	/* what kind, when opening failed */
 	char		 err[IMAP_ERR_MAX];
 	struct imap_ahead *ahead;	/* a header FETCH sent ahead, or NULL */
+	/* The running fetch_headers (fetch_h NULL: none): its UIDs, how
+	 * many were asked for so far, and whether the next batch was handed
+	 * over early, and how that went (ahead_early()). */
+	const struct imap_fetch_handler *fetch_h;
+	const uint32_t	*fetch_uids;
+	size_t		 fetch_n, fetch_sent;
+	unsigned	 fetch_batch;
+	bool		 early;
+	enum imap_status early_st;
 	/* The folder examined now (NULL: none) and its UIDVALIDITY then. */
 	char		*examined;
 	uint32_t	 examined_uidvalidity;
@@ -57,6 +66,7 @@ struct imap_ahead {
 	clist		*res;		/* its FETCH answers, once read */
 	enum imap_status st;		/* of reading it */
 	char		 err[IMAP_ERR_MAX];	/* the error then */
+	uint32_t	 lo, hi;	/* the UIDs asked for */
 };
 
 /* ------------------------------------------------------------ errors */
@@ -1154,13 +1164,13 @@ set_from_uids(const uint32_t *v, size_t n)
 /* ------------------------------------------------------ FETCH ahead */
 
 /*
- * Writes UID FETCH for uids[0..n) with the items of fetch_type_headers()
- * without waiting for the answer.  libetpan has no call that only sends,
- * so the command line is written here (as for EXAMINE).
+ * Writes UID FETCH for uids[0..n) with items (" (...)") without waiting
+ * for the answer.  libetpan has no call that only sends, so the command
+ * line is written here (as for EXAMINE).
  */
 static int
-ahead_send(struct imap_session *s, const uint32_t *uids, size_t n,
-    bool modseq)
+fetch_send(struct imap_session *s, const uint32_t *uids, size_t n,
+    const char *items)
 {
 	mailimap *m = s->imap;
 	struct strbuf sb;
@@ -1180,35 +1190,55 @@ ahead_send(struct imap_session *s, const uint32_t *uids, size_t n,
 			strbuf_addf(&sb, ":%" PRIu32, uids[j]);
 		i = j + 1;
 	}
-	strbuf_addf(&sb, " (UID INTERNALDATE%s BODY.PEEK[HEADER.FIELDS ("
-	    MESSAGE_HEADER_FIELDS ")])\r\n", modseq ? " MODSEQ" : "");
+	strbuf_adds(&sb, items);
+	strbuf_adds(&sb, "\r\n");
 	r = mailimap_send_current_tag(m);
 	if (r == MAILIMAP_NO_ERROR && (mailstream_write(m->imap_stream,
 	    strbuf_str(&sb), sb.len) != (ssize_t)sb.len ||
 	    mailstream_flush(m->imap_stream) == -1))
 		r = MAILIMAP_ERROR_STREAM;
 	strbuf_free(&sb);
-	if (r == MAILIMAP_NO_ERROR)
-		s->ahead = xcalloc(1, sizeof(*s->ahead));
 	return r;
 }
 
-/* Reads the answer to the FETCH sent ahead into s->ahead. */
-static void
-ahead_read(struct imap_session *s)
+/* The headers' UID FETCH for uids[0..n), its answer left for later. */
+static int
+ahead_send(struct imap_session *s, const uint32_t *uids, size_t n,
+    bool modseq)
+{
+	int r;
+
+	r = fetch_send(s, uids, n, modseq ? " (UID INTERNALDATE MODSEQ "
+	    "BODY.PEEK[HEADER.FIELDS (" MESSAGE_HEADER_FIELDS ")])" :
+	    " (UID INTERNALDATE BODY.PEEK[HEADER.FIELDS ("
+	    MESSAGE_HEADER_FIELDS ")])");
+	if (r == MAILIMAP_NO_ERROR) {
+		s->ahead = xcalloc(1, sizeof(*s->ahead));
+		s->ahead->lo = uids[0];
+		s->ahead->hi = uids[n - 1];
+	}
+	return r;
+}
+
+/*
+ * Reads the answer to a FETCH written by fetch_send(): *res gets its
+ * FETCH answers (NULL on error, or when there were none).  A BYE or a
+ * refusal is an error, as libetpan's own calls make it.
+ */
+static int
+fetch_read(struct imap_session *s, clist **res)
 {
 	mailimap *m = s->imap;
-	struct imap_ahead *a = s->ahead;
 	struct mailimap_response *resp = NULL;
 	int r = MAILIMAP_NO_ERROR, state;
 
-	a->read = true;
+	*res = NULL;
 	if (mailimap_read_line(m) == NULL)
 		r = MAILIMAP_ERROR_STREAM;
 	else
 		r = mailimap_parse_response(m, &resp);
 	if (r == MAILIMAP_NO_ERROR) {
-		a->res = m->imap_response_info->rsp_fetch_list;
+		*res = m->imap_response_info->rsp_fetch_list;
 		m->imap_response_info->rsp_fetch_list = NULL;
 		if (resp->rsp_resp_done->rsp_type !=
 		    MAILIMAP_RESP_DONE_TYPE_TAGGED)
@@ -1221,10 +1251,23 @@ ahead_read(struct imap_session *s)
 		}
 		mailimap_response_free(resp);
 	}
+	if (r != MAILIMAP_NO_ERROR && *res != NULL) {
+		mailimap_fetch_list_free(*res);
+		*res = NULL;
+	}
+	return r;
+}
+
+/* Reads the answer to the FETCH sent ahead into s->ahead. */
+static void
+ahead_read(struct imap_session *s)
+{
+	struct imap_ahead *a = s->ahead;
+	int r;
+
+	a->read = true;
+	r = fetch_read(s, &a->res);
 	if (r != MAILIMAP_NO_ERROR) {
-		if (a->res != NULL)
-			mailimap_fetch_list_free(a->res);
-		a->res = NULL;
 		/* The server's words now: a later command replaces them. */
 		a->st = session_fail(s, "UID FETCH headers", r);
 		memcpy(a->err, s->err, sizeof(a->err));
@@ -1264,6 +1307,47 @@ ahead_discard(struct imap_session *s)
 	s->ahead = NULL;
 }
 
+/*
+ * The next header FETCH of the running fetch_headers, if none is in
+ * flight and some UIDs are left to ask for.
+ */
+static int
+ahead_next(struct imap_session *s)
+{
+	size_t left = s->fetch_n - s->fetch_sent;
+	size_t k = left < s->fetch_batch ? left : s->fetch_batch;
+	int r;
+
+	if (s->ahead != NULL || k == 0)
+		return MAILIMAP_NO_ERROR;
+	r = ahead_send(s, s->fetch_uids + s->fetch_sent, k,
+	    s->caps & IMAP_CAP_CONDSTORE);
+	if (r == MAILIMAP_NO_ERROR)
+		s->fetch_sent += k;
+	return r;
+}
+
+/*
+ * While another command's answer is awaited (fetch_excerpts): the next
+ * batch's headers, already read by session_settle(), are handed to the
+ * running fetch_headers' handler now rather than after the batch in
+ * hand, so that they are parsed while the server works.  One batch at a
+ * time: the handler holds at most the batch in hand and the next.
+ */
+static void
+ahead_early(struct imap_session *s)
+{
+	struct imap_ahead *a = s->ahead;
+
+	if (a == NULL || !a->read || a->st != IMAP_OK || s->early ||
+	    s->fetch_h == NULL)
+		return;
+	s->early = true;
+	s->early_st = deliver(a->res, a->lo, a->hi, true, MESSAGE_HEADER_MAX,
+	    s->fetch_h);
+	ahead_discard(s);
+}
+
 /* The answer to the FETCH sent ahead, read now if it was not yet. */
 static enum imap_status
 ahead_take(struct imap_session *s, clist **res)
@@ -1282,20 +1366,25 @@ ahead_take(struct imap_session *s, clist **res)
 }
 
 /*
- * One batch of headers: uids[0..n), then, when next is not NULL, the
- * FETCH of next[0..nnext) is sent before this batch is handed over.
+ * One batch of headers, uids[0..n): the next batch's FETCH is sent
+ * before this one is handed over (unless it is in flight already).  A
+ * batch handed over early (ahead_early()) is not handed over again.
  */
 static enum imap_status
 fetch_batch(struct imap_session *s, const uint32_t *uids, size_t n,
-    struct mailimap_fetch_type *ft, const uint32_t *next, size_t nnext,
-    const struct imap_fetch_handler *h)
+    struct mailimap_fetch_type *ft, const struct imap_fetch_handler *h)
 {
 	struct mailimap_set *set;
 	clist *res = NULL;
 	enum imap_status st;
+	bool early = s->early;
 	int r;
 
-	if (s->ahead != NULL) {
+	if (early) {
+		s->early = false;
+		if ((st = s->early_st) != IMAP_OK)
+			return st;
+	} else if (s->ahead != NULL) {
 		if ((st = ahead_take(s, &res)) != IMAP_OK)
 			return st;
 	} else {
@@ -1304,16 +1393,16 @@ fetch_batch(struct imap_session *s, const uint32_t *uids, size_t n,
 		mailimap_set_free(set);
 		if (r != MAILIMAP_NO_ERROR)
 			return session_fail(s, "UID FETCH headers", r);
+		s->fetch_sent = (size_t)(uids - s->fetch_uids) + n;
 	}
-	if (next != NULL && (r = ahead_send(s, next, nnext,
-	    s->caps & IMAP_CAP_CONDSTORE)) != MAILIMAP_NO_ERROR) {
+	if ((r = ahead_next(s)) != MAILIMAP_NO_ERROR) {
 		/* Nothing of this batch is stored: the cursor stays. */
 		if (res != NULL)
 			mailimap_fetch_list_free(res);
 		return session_fail(s, "UID FETCH headers", r);
 	}
-	st = deliver(res, uids[0], uids[n - 1], true, MESSAGE_HEADER_MAX,
-	    h);
+	st = early ? IMAP_OK : deliver(res, uids[0], uids[n - 1], true,
+	    MESSAGE_HEADER_MAX, h);
 	/* NULL when the answer had no FETCH (all expunged meanwhile). */
 	if (res != NULL)
 		mailimap_fetch_list_free(res);
@@ -1340,16 +1429,24 @@ imap_session_fetch_headers(struct imap_session *s, uint32_t uid_from,
 	if (st != IMAP_OK)
 		return st;
 	ft = fetch_type_headers(s->caps & IMAP_CAP_CONDSTORE);
+	s->fetch_h = h;
+	s->fetch_uids = uids;
+	s->fetch_n = n;
+	s->fetch_sent = 0;
+	s->fetch_batch = batch;
+	s->early = false;
 	for (i = 0; i < n && st == IMAP_OK; i += batch) {
 		size_t k = n - i < batch ? n - i : batch;
-		size_t nk = n - i - k < batch ? n - i - k : batch;
 
-		st = fetch_batch(s, uids + i, k, ft, nk ? uids + i + k : NULL,
-		    nk, h);
+		st = fetch_batch(s, uids + i, k, ft, h);
 		if (st == IMAP_OK && h->batch_end &&
 		    h->batch_end(h->ctx, uids[i + k - 1]) != 0)
 			st = IMAP_STOPPED;
 	}
+	s->fetch_h = NULL;
+	s->fetch_uids = NULL;
+	s->fetch_n = s->fetch_sent = 0;
+	s->early = false;
 	/* Stopped early: the FETCH sent ahead is answered all the same. */
 	ahead_discard(s);
 	mailimap_fetch_type_free(ft);
@@ -1363,8 +1460,7 @@ enum imap_status
 imap_session_fetch_excerpts(struct imap_session *s, const uint32_t *uids,
     size_t n, size_t max_bytes, const struct imap_fetch_handler *h)
 {
-	struct mailimap_fetch_type *ft;
-	struct mailimap_set *set;
+	char items[64];
 	clist *res = NULL;
 	enum imap_status st;
 	int r;
@@ -1375,20 +1471,26 @@ imap_session_fetch_excerpts(struct imap_session *s, const uint32_t *uids,
 		return IMAP_FAIL;
 	if (max_bytes == 0 || max_bytes > UINT32_MAX)
 		max_bytes = MESSAGE_HEADER_MAX;
-	ft = mailimap_fetch_type_new_fetch_att_list_empty();
-	mailimap_fetch_type_new_fetch_att_list_add(ft,
-	    mailimap_fetch_att_new_uid());
-	mailimap_fetch_type_new_fetch_att_list_add(ft,
-	    mailimap_fetch_att_new_body_peek_section_partial(
-	    mailimap_section_new_text(), 0, (uint32_t)max_bytes));
-	set = set_from_uids(uids, n);
-	r = mailimap_uid_fetch(s->imap, set, ft, &res);
-	mailimap_set_free(set);
-	mailimap_fetch_type_free(ft);
+	snprintf(items, sizeof(items), " (UID BODY.PEEK[TEXT]<0.%zu>)",
+	    max_bytes);
+	r = fetch_send(s, uids, n, items);
+	/* The server opens every message file: meanwhile, the next batch. */
+	if (r == MAILIMAP_NO_ERROR) {
+		ahead_early(s);
+		r = fetch_read(s, &res);
+	}
 	if (r != MAILIMAP_NO_ERROR)
 		return session_fail(s, "UID FETCH text", r);
+	/* The batch after it is prepared while the caller stores. */
+	if (s->early && s->early_st == IMAP_OK &&
+	    (r = ahead_next(s)) != MAILIMAP_NO_ERROR) {
+		if (res != NULL)
+			mailimap_fetch_list_free(res);
+		return session_fail(s, "UID FETCH headers", r);
+	}
 	st = deliver(res, uids[0], uids[n - 1], true, max_bytes, h);
-	mailimap_fetch_list_free(res);
+	if (res != NULL)
+		mailimap_fetch_list_free(res);
 	if (st == IMAP_OK)
 		s->err[0] = '\0';
 	return st;

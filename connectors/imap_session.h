@@ -210,7 +210,11 @@ struct imap_fetch_handler {
  * header block, for message_parse().  The next batch's FETCH is sent
  * before a batch is handed over, so the server prepares it while the
  * callbacks work; they may still use the session (fetch_excerpts()):
- * its first command reads that answer and keeps it.
+ * its first command reads that answer and keeps it.  A fetch_excerpts()
+ * called from batch_end() hands that next batch to message() while it
+ * waits for its own answer (so message() may run inside batch_end(),
+ * for the batch after; at most one batch ahead), then sends the FETCH
+ * after it, to be prepared while batch_end() goes on.
  */
 enum imap_status imap_session_fetch_headers(struct imap_session *s,
     uint32_t uid_from, uint32_t uid_to, unsigned batch,
@@ -232,7 +236,7 @@ enum imap_status imap_session_fetch_excerpt(struct imap_session *s,
  * ascending; h->message is called in UID order for those that still
  * exist (callbacks for UIDs outside uids[0]..uids[n - 1] are dropped,
  * those in between but not asked for are not: ask for a whole range or
- * check the UID).
+ * check the UID).  Inside a fetch_headers' batch_end(), see there.
  */
 enum imap_status imap_session_fetch_excerpts(struct imap_session *s,
     const uint32_t *uids, size_t n, size_t max_bytes,
