@@ -759,21 +759,20 @@ line_starts_quote(const char *p, size_t n)
 		return false;
 	if (*p == '>')
 		return true;
-	/* Most lines neither start as a head nor end as a tail does: the
-	 * heads' first bytes (folded) and the tails' last bytes ("：" ends
-	 * in 0x9a) rule them out before any comparison. */
+	/* Most lines neither start as a head nor end as a tail does: a
+	 * head's first byte (the heads are folded) or a tail's last byte
+	 * rules a line out before any string comparison. */
 	c = tolower((unsigned char)*p);
-	if (c == '-' || c == 'f' || c == 's' || c == 0xeb || c == 0xe5)
-		for (size_t i = 0; i < sizeof(heads) / sizeof(*heads); i++)
-			if (n >= strlen(heads[i]) &&
-			    strncasecmp(p, heads[i], strlen(heads[i])) == 0)
-				return true;
-	if (p[n - 1] != ':' && p[n - 1] != '\x9a')
-		return false;
+	for (size_t i = 0; i < sizeof(heads) / sizeof(*heads); i++)
+		if ((unsigned char)heads[i][0] == c &&
+		    n >= strlen(heads[i]) &&
+		    strncasecmp(p, heads[i], strlen(heads[i])) == 0)
+			return true;
 	for (size_t i = 0; i < sizeof(tails) / sizeof(*tails); i++) {
 		size_t t = strlen(tails[i]);
 
-		if (n >= t && strncasecmp(p + n - t, tails[i], t) == 0)
+		if (n >= t && p[n - 1] == tails[i][t - 1] &&
+		    strncasecmp(p + n - t, tails[i], t) == 0)
 			return true;
 	}
 	return false;
